@@ -1,0 +1,80 @@
+import { Construct } from 'constructs';
+import { Minio, MinioOptions } from './minio';
+import { StoreContext } from './store-context';
+import { checkHttpUrl } from './validate';
+
+/** How the tracking server and the bucket Job reach the artifact store; what every artifact store provides. */
+export interface ArtifactStoreConnection {
+  /** S3 endpoint with scheme; undefined means AWS S3. */
+  readonly endpointUrl?: string;
+  /** Skip TLS verification of the endpoint (self-signed certificates). */
+  readonly ignoreTls: boolean;
+  /** The S3 credentials are also the store's root user and password (in-cluster MinIO), so MinIO's length rules apply. */
+  readonly credentialsAreRootUser: boolean;
+  /** Labels of the in-cluster store's pods, when the store runs in the cluster. */
+  readonly podSelector?: Record<string, string>;
+}
+
+/** Options for an S3 service that runs outside this stack. */
+export interface S3Options {
+  /**
+   * Endpoint of an S3-compatible service, with scheme (`https://s3.example.com`).
+   * @default - AWS S3
+   */
+  readonly endpoint?: string;
+  /**
+   * Accept a self-signed TLS certificate on the endpoint (`MLFLOW_S3_IGNORE_TLS`, `mc --insecure`).
+   * @default false
+   */
+  readonly ignoreTls?: boolean;
+}
+
+/** Where MLflow keeps artifacts (models, files). Create with a static factory. */
+export abstract class ArtifactStore {
+  /** MinIO inside the cluster, with a PersistentVolumeClaim that outlives uninstall. */
+  public static minio(options: MinioOptions = {}): ArtifactStore {
+    return new InClusterMinio(options);
+  }
+
+  /** AWS S3, or any S3-compatible endpoint you already run. */
+  public static s3(options: S3Options = {}): ArtifactStore {
+    return new ExternalS3(options);
+  }
+
+  /** The external endpoint, when this store has one; undefined for in-cluster MinIO and AWS S3. */
+  public abstract readonly externalEndpoint?: string;
+
+  /**
+   * Creates whatever the store needs in `scope` and says how to reach it.
+   * @internal
+   */
+  public abstract _bind(scope: Construct, context: StoreContext): ArtifactStoreConnection;
+}
+
+class InClusterMinio extends ArtifactStore {
+  public readonly externalEndpoint = undefined;
+
+  public constructor(private readonly options: MinioOptions) {
+    super();
+  }
+
+  public _bind(scope: Construct, context: StoreContext): ArtifactStoreConnection {
+    const minio = new Minio(scope, 'minio', { ...this.options, context });
+    return { endpointUrl: minio.endpointUrl, ignoreTls: false, credentialsAreRootUser: true, podSelector: minio.selector };
+  }
+}
+
+class ExternalS3 extends ArtifactStore {
+  public readonly externalEndpoint?: string;
+  private readonly ignoreTls: boolean;
+
+  public constructor(options: S3Options) {
+    super();
+    this.externalEndpoint = options.endpoint === undefined ? undefined : checkHttpUrl(options.endpoint, 'ArtifactStore.s3({ endpoint })');
+    this.ignoreTls = options.ignoreTls ?? false;
+  }
+
+  public _bind(): ArtifactStoreConnection {
+    return { endpointUrl: this.externalEndpoint, ignoreTls: this.ignoreTls, credentialsAreRootUser: false };
+  }
+}

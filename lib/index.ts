@@ -1,0 +1,12 @@
+export * from './mlflow-stack';
+export * from './credentials';
+export * from './backend-store';
+export * from './artifact-store';
+export * from './tracking-server';
+export * from './bucket-job';
+export * from './postgres';
+export * from './minio';
+export * from './images';
+export * from './secret-keys';
+export * from './errors';
+export { StoreContext } from './store-context';

@@ -1,0 +1,46 @@
+/**
+ * The Python program the tracking server's `migrate` init container runs before the server starts.
+ *
+ * MLflow creates or refuses out-of-date tables on start and guards that with a file lock that
+ * exists only inside one pod, so two replicas on a fresh or older database race. This program
+ * waits (bounded) for PostgreSQL, fails fast on rejected credentials, then creates or upgrades
+ * the schema while holding a PostgreSQL advisory lock, which serializes it across every pod.
+ * It reads the URI from MLFLOW_BACKEND_STORE_URI and never prints it.
+ */
+export const MIGRATION_SCRIPT = `
+import os, sys, time
+import sqlalchemy
+from sqlalchemy.pool import NullPool
+from mlflow.store.db import utils
+
+LOCK_KEY = 0x6D6C666C  # arbitrary, the same in every pod
+wait_seconds = float(os.environ.get("MLFLOW_DB_WAIT_SECONDS", "300"))
+engine = sqlalchemy.create_engine(os.environ["MLFLOW_BACKEND_STORE_URI"], poolclass=NullPool)
+target = f"{engine.url.host}:{engine.url.port or 5432}/{engine.url.database}"
+deadline = time.monotonic() + wait_seconds
+while True:
+    try:
+        lock = engine.connect()
+        break
+    except sqlalchemy.exc.OperationalError as error:
+        reason = " ".join(str(error.orig).split())
+        if "authentication failed" in reason or "does not exist" in reason or "no pg_hba.conf entry" in reason:
+            print(f"migrate: PostgreSQL at {target} rejected the connection: {reason}", file=sys.stderr, flush=True)
+            sys.exit(1)
+        if time.monotonic() >= deadline:
+            print(f"migrate: PostgreSQL at {target} not reachable after {wait_seconds:.0f}s: {reason}", file=sys.stderr, flush=True)
+            sys.exit(1)
+        print(f"migrate: waiting for PostgreSQL at {target}: {reason}", flush=True)
+        time.sleep(2)
+with lock:
+    lock.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": LOCK_KEY})
+    if not utils._all_tables_exist(engine):
+        print("migrate: creating the MLflow schema", flush=True)
+        utils._initialize_tables(engine)
+    else:
+        print("migrate: upgrading the MLflow schema if needed", flush=True)
+        utils._upgrade_db(engine)
+    utils._verify_schema(engine)
+    lock.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+print(f"migrate: schema at {target} is current", flush=True)
+`.trimStart();

@@ -1,0 +1,145 @@
+import { createHash } from 'crypto';
+import * as kplus from 'cdk8s-plus-28';
+import { Construct } from 'constructs';
+import { ArtifactStore } from './artifact-store';
+import { BackendStore } from './backend-store';
+import { BucketJob, BucketJobOptions } from './bucket-job';
+import { Credentials } from './credentials';
+import { databaseUri } from './database-uri';
+import { ConfigError } from './errors';
+import { partLabels } from './labels';
+import { SecretKeys } from './secret-keys';
+import { StoreContext } from './store-context';
+import { TrackingServer, TrackingServerOptions } from './tracking-server';
+import { checkDnsLabel, checkDnsSubdomain } from './validate';
+
+/** Everything an MLflow installation is made of. */
+export interface MlflowStackProps {
+  /** Credentials for PostgreSQL and S3: from a `.env` file, from values, or an existing Secret. */
+  readonly credentials: Credentials;
+  /**
+   * Name of this installation: the Service name, the prefix of every other object name and the
+   * `app.kubernetes.io/instance` label. A DNS label of at most 40 characters.
+   * @default 'mlflow'
+   */
+  readonly name?: string;
+  /**
+   * Namespace of every object.
+   * @default 'mlflow'
+   */
+  readonly namespace?: string;
+  /**
+   * Whether to create the namespace (first in the output, so one `kubectl apply` works).
+   * @default true
+   */
+  readonly createNamespace?: boolean;
+  /**
+   * The cluster's DNS domain, used in in-cluster host names.
+   * @default 'cluster.local'
+   */
+  readonly clusterDomain?: string;
+  /**
+   * Where run metadata lives.
+   * @default BackendStore.postgres()
+   */
+  readonly backendStore?: BackendStore;
+  /**
+   * Where artifacts live.
+   * @default - ArtifactStore.s3({ endpoint }) when the credentials name an S3 endpoint, else ArtifactStore.minio()
+   */
+  readonly artifactStore?: ArtifactStore;
+  /**
+   * The tracking server.
+   * @default - see TrackingServerOptions
+   */
+  readonly server?: TrackingServerOptions;
+  /**
+   * The Job that creates the bucket.
+   * @default - see BucketJobOptions
+   */
+  readonly bucketJob?: BucketJobOptions;
+}
+
+/**
+ * MLflow on Kubernetes: the tracking server, its PostgreSQL and MinIO (or external ones), the
+ * credentials Secret and the bucket Job.
+ */
+export class MlflowStack extends Construct {
+  /** Namespace of every object. */
+  public readonly namespace: string;
+  /** Name of the credentials Secret (created, or the existing one). */
+  public readonly secretName: string;
+  /** Name of the tracking server's Service. */
+  public readonly serviceName: string;
+  /** Tracking URI for clients inside the cluster. */
+  public readonly trackingUri: string;
+  /** NodePort of the UI and API: `http://<node-ip>:<nodePort>`. */
+  public readonly nodePort: number;
+  /** Name of the bucket Job (it changes with the Job's content). */
+  public readonly bucketJobName: string;
+
+  public constructor(scope: Construct, id: string, props: MlflowStackProps) {
+    super(scope, id);
+    const instance = checkDnsLabel(props.name ?? 'mlflow', 'name', 40);
+    this.namespace = checkDnsLabel(props.namespace ?? 'mlflow', 'namespace');
+    const clusterDomain = checkDnsSubdomain(props.clusterDomain ?? 'cluster.local', 'clusterDomain');
+    const { credentials } = props;
+    const values = credentials.values;
+    this.secretName = credentials.existingSecretName ?? `${instance}-credentials`;
+    const context: StoreContext = { namespace: this.namespace, instance, secretName: this.secretName, clusterDomain };
+
+    const artifactStore = props.artifactStore ?? (values?.s3EndpointUrl ? ArtifactStore.s3({ endpoint: values.s3EndpointUrl }) : ArtifactStore.minio());
+    if (values?.s3EndpointUrl !== undefined && artifactStore.externalEndpoint !== values.s3EndpointUrl) {
+      throw new ConfigError(
+        `${credentials.source}: MLFLOW_S3_ENDPOINT_URL (${values.s3EndpointUrl}) conflicts with artifactStore ${artifactStore.externalEndpoint ? `endpoint ${artifactStore.externalEndpoint}` : '(in-cluster MinIO or AWS S3)'}; set the endpoint in one place`,
+      );
+    }
+
+    if (props.createNamespace ?? true) {
+      new kplus.Namespace(this, 'namespace', { metadata: { name: this.namespace, labels: partLabels(instance, 'mlflow', 'namespace', 'v1').all } });
+    }
+    const backend = (props.backendStore ?? BackendStore.postgres())._bind(this, context);
+    const artifacts = artifactStore._bind(this, context);
+
+    let secret: kplus.ISecret;
+    let settingsRevision: string | undefined;
+    if (values) {
+      if (artifacts.credentialsAreRootUser) checkMinioCredentials(values.awsAccessKeyId, values.awsSecretAccessKey, credentials.source);
+      const stringData: Record<string, string> = {
+        [SecretKeys.POSTGRES_USER]: values.postgresUser,
+        [SecretKeys.POSTGRES_PASSWORD]: values.postgresPassword,
+        [SecretKeys.POSTGRES_DB]: values.postgresDb,
+        [SecretKeys.AWS_ACCESS_KEY_ID]: values.awsAccessKeyId,
+        [SecretKeys.AWS_SECRET_ACCESS_KEY]: values.awsSecretAccessKey,
+        [SecretKeys.AWS_DEFAULT_REGION]: values.awsRegion ?? 'us-east-1',
+        [SecretKeys.MLFLOW_S3_ARTIFACT_ROOT]: values.artifactRoot,
+        [SecretKeys.MLFLOW_BACKEND_STORE_URI]: databaseUri(values, backend),
+      };
+      if (artifacts.endpointUrl !== undefined) stringData[SecretKeys.MLFLOW_S3_ENDPOINT_URL] = artifacts.endpointUrl;
+      secret = new kplus.Secret(this, 'credentials', {
+        metadata: { name: this.secretName, namespace: this.namespace, labels: partLabels(instance, 'mlflow', 'credentials', 'v1').all },
+        stringData,
+      });
+      settingsRevision = createHash('sha256').update(JSON.stringify([values.artifactRoot, artifacts.endpointUrl, values.awsRegion])).digest('hex');
+    } else {
+      secret = kplus.Secret.fromSecretName(this, 'credentials', this.secretName);
+    }
+
+    const bucketJob = new BucketJob(this, 'bucket', { ...props.bucketJob, context, secret, artifactStore: artifacts, settingsRevision });
+    const server = new TrackingServer(this, 'server', { ...props.server, context, secret, backendStore: backend, artifactStore: artifacts });
+    this.serviceName = server.serviceName;
+    this.trackingUri = server.trackingUri;
+    this.nodePort = server.nodePort;
+    this.bucketJobName = bucketJob.jobName;
+  }
+}
+
+/** MinIO refuses to start with a root user under 3 or a password under 8 characters. */
+function checkMinioCredentials(user: string, password: string, source: string): void {
+  if (user.length < 3) {
+    throw new ConfigError(`${source}: ${SecretKeys.AWS_ACCESS_KEY_ID} is MinIO's root user and must be at least 3 characters (got ${user.length})`);
+  }
+  if (password.length < 8) {
+    throw new ConfigError(`${source}: ${SecretKeys.AWS_SECRET_ACCESS_KEY} is MinIO's root password and must be at least 8 characters (got ${password.length})`);
+  }
+}

@@ -1,0 +1,193 @@
+import { ApiObject, Duration, JsonPatch } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-28';
+import { Construct } from 'constructs';
+import { allowedHosts, corsOrigins } from './allowed-hosts';
+import { ArtifactStoreConnection } from './artifact-store';
+import { BackendStoreConnection } from './backend-store';
+import { DefaultImages } from './images';
+import { imageVersion, partLabels } from './labels';
+import { MIGRATION_SCRIPT } from './migration';
+import { resources } from './resources';
+import { s3Env } from './s3-env';
+import { withoutConstructPathLabel } from './stable-labels';
+import { SecretKeys } from './secret-keys';
+import { restrictedContainer, restrictedPod } from './security';
+import { serviceHost, StoreContext } from './store-context';
+import { checkIntegerInRange } from './validate';
+import { ConfigError } from './errors';
+
+/** How clients read and write artifacts. */
+export enum ArtifactServing {
+  /** Through the tracking server (`--serve-artifacts`): clients need only the tracking URL; S3 credentials stay on the server. */
+  PROXIED = 'proxied',
+  /** Straight to S3 (`--no-serve-artifacts`): every client needs S3 credentials and a reachable S3 endpoint. */
+  DIRECT = 'direct',
+}
+
+/** Options for the MLflow tracking server. */
+export interface TrackingServerOptions {
+  /**
+   * MLflow image; it must contain mlflow 3.x, psycopg2 and boto3.
+   * @default 'ghcr.io/mlflow/mlflow:v3.17.2-full'
+   */
+  readonly image?: string;
+  /**
+   * Number of server pods. Schema migrations are serialized, so any number is safe.
+   * @default 2
+   */
+  readonly replicas?: number;
+  /**
+   * uvicorn worker processes per pod (`--workers`); each holds its own database pool and memory.
+   * @default 2
+   */
+  readonly workers?: number;
+  /**
+   * NodePort of the UI and API, 30000-32767, unique in the cluster.
+   * @default 30003
+   */
+  readonly nodePort?: number;
+  /**
+   * CPU and memory of the server container.
+   * @default - requests 250m CPU / 1Gi, limits 2 CPU / 2Gi
+   */
+  readonly resources?: kplus.ContainerResources;
+  /**
+   * Whether artifacts go through the server or straight to S3.
+   * @default ArtifactServing.PROXIED
+   */
+  readonly artifactServing?: ArtifactServing;
+  /**
+   * More Host header patterns to accept (fnmatch, port included), e.g. `'203.0.113.7:30003'` for a
+   * public node IP or `'mlflow.example.com'`. Loopback, private addresses and the Service's
+   * in-cluster names are always accepted.
+   * @default []
+   */
+  readonly allowedHosts?: string[];
+  /**
+   * More browser origins allowed to call the API, e.g. `'https://notebooks.example.com'`.
+   * The origins of every allowed host are always accepted.
+   * @default []
+   */
+  readonly corsAllowedOrigins?: string[];
+  /**
+   * How long the migration step waits for PostgreSQL before the pod fails.
+   * @default Duration.minutes(5)
+   */
+  readonly databaseWaitTimeout?: Duration;
+}
+
+export interface TrackingServerProps extends TrackingServerOptions {
+  /** The stack this server belongs to. */
+  readonly context: StoreContext;
+  /** The Secret with the keys in `SecretKeys`. */
+  readonly secret: kplus.ISecret;
+  /** How to reach the database. */
+  readonly backendStore: BackendStoreConnection;
+  /** How to reach the artifact store. */
+  readonly artifactStore: ArtifactStoreConnection;
+}
+
+const MLFLOW_UID = 1000;
+const PORT = 5000;
+
+/** The MLflow tracking server: a Deployment whose pods migrate the schema first, and a NodePort Service. */
+export class TrackingServer extends Construct {
+  /** Name of the Service (and Deployment). */
+  public readonly serviceName: string;
+  /** The server's port inside the cluster. */
+  public readonly port = PORT;
+  /** The NodePort of the UI and API. */
+  public readonly nodePort: number;
+  /** The tracking URI for clients inside the cluster. */
+  public readonly trackingUri: string;
+  /** Labels that select the server's pods. */
+  public readonly selector: Record<string, string>;
+  /** The Deployment. */
+  public readonly deployment: kplus.Deployment;
+  /** The NodePort Service. */
+  public readonly service: kplus.Service;
+
+  public constructor(scope: Construct, id: string, props: TrackingServerProps) {
+    super(scope, id);
+    const { context, secret } = props;
+    const image = props.image ?? DefaultImages.MLFLOW;
+    const replicas = checkIntegerInRange(props.replicas ?? 2, 'server.replicas', 1, 100);
+    const workers = checkIntegerInRange(props.workers ?? 2, 'server.workers', 1, 64);
+    this.nodePort = checkIntegerInRange(props.nodePort ?? 30003, 'server.nodePort', 30000, 32767);
+    const waitSeconds = (props.databaseWaitTimeout ?? Duration.minutes(5)).toSeconds();
+    checkIntegerInRange(waitSeconds, 'server.databaseWaitTimeout (seconds)', 1, 3600);
+    for (const pattern of [...(props.allowedHosts ?? []), ...(props.corsAllowedOrigins ?? [])]) {
+      if (pattern.trim() === '' || /[,\s]/.test(pattern)) {
+        throw new ConfigError(`server.allowedHosts / server.corsAllowedOrigins entries must be non-empty and contain no commas or spaces; got ${JSON.stringify(pattern)}`);
+      }
+    }
+    const labels = partLabels(context.instance, 'mlflow', 'tracking-server', imageVersion(image));
+    this.serviceName = context.instance;
+    this.selector = labels.selector;
+    this.trackingUri = `http://${serviceHost(context, this.serviceName)}:${PORT}`;
+    const metadata = { name: this.serviceName, namespace: context.namespace, labels: labels.all };
+    const fromSecret = (key: string) => kplus.EnvValue.fromSecretValue({ secret, key });
+    const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp');
+    const hosts = allowedHosts(this.serviceName, context.namespace, context.clusterDomain, props.allowedHosts ?? []);
+    const proxied = (props.artifactServing ?? ArtifactServing.PROXIED) === ArtifactServing.PROXIED;
+
+    this.deployment = new kplus.Deployment(this, 'deployment', {
+      metadata,
+      select: false,
+      replicas,
+      strategy: kplus.DeploymentStrategy.rollingUpdate({ maxSurge: kplus.PercentOrAbsolute.absolute(1), maxUnavailable: kplus.PercentOrAbsolute.absolute(0) }),
+      securityContext: restrictedPod(MLFLOW_UID),
+      automountServiceAccountToken: false,
+      initContainers: [{
+        name: 'migrate',
+        image,
+        imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
+        command: ['python', '-c', MIGRATION_SCRIPT],
+        envVariables: {
+          MLFLOW_BACKEND_STORE_URI: fromSecret(SecretKeys.MLFLOW_BACKEND_STORE_URI),
+          MLFLOW_DB_WAIT_SECONDS: kplus.EnvValue.fromValue(String(waitSeconds)),
+          HOME: kplus.EnvValue.fromValue('/tmp'),
+        },
+        securityContext: restrictedContainer(MLFLOW_UID),
+        resources: resources(100, 256, 1000, 1024),
+        volumeMounts: [{ path: '/tmp', volume: tmp }],
+      }],
+      containers: [{
+        name: 'mlflow',
+        image,
+        imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
+        command: ['mlflow'],
+        args: ['server', '--host', '0.0.0.0', '--port', String(PORT), '--workers', String(workers), proxied ? '--serve-artifacts' : '--no-serve-artifacts'],
+        ports: [{ name: 'http', number: PORT }],
+        envVariables: {
+          MLFLOW_BACKEND_STORE_URI: fromSecret(SecretKeys.MLFLOW_BACKEND_STORE_URI),
+          [proxied ? 'MLFLOW_ARTIFACTS_DESTINATION' : 'MLFLOW_DEFAULT_ARTIFACT_ROOT']: fromSecret(SecretKeys.MLFLOW_S3_ARTIFACT_ROOT),
+          ...s3Env(secret, props.artifactStore),
+          MLFLOW_SERVER_ALLOWED_HOSTS: kplus.EnvValue.fromValue(hosts.join(',')),
+          MLFLOW_SERVER_CORS_ALLOWED_ORIGINS: kplus.EnvValue.fromValue(corsOrigins(hosts, props.corsAllowedOrigins ?? []).join(',')),
+          HOME: kplus.EnvValue.fromValue('/tmp'),
+          PYTHONUNBUFFERED: kplus.EnvValue.fromValue('1'),
+        },
+        securityContext: restrictedContainer(MLFLOW_UID),
+        resources: props.resources ?? resources(250, 1024, 2000, 2048),
+        // The schema is migrated by the init container, so start-up is seconds; the budget covers slow nodes.
+        startup: kplus.Probe.fromHttpGet('/health', { port: PORT, periodSeconds: Duration.seconds(5), failureThreshold: 60, timeoutSeconds: Duration.seconds(5) }),
+        readiness: kplus.Probe.fromHttpGet('/health', { port: PORT, periodSeconds: Duration.seconds(10), failureThreshold: 3, timeoutSeconds: Duration.seconds(5) }),
+        liveness: kplus.Probe.fromHttpGet('/health', { port: PORT, periodSeconds: Duration.seconds(20), failureThreshold: 6, timeoutSeconds: Duration.seconds(5) }),
+        volumeMounts: [{ path: '/tmp', volume: tmp }],
+      }],
+    });
+    this.deployment.select(kplus.LabelSelector.of({ labels: labels.selector }));
+    for (const [key, value] of Object.entries(labels.all)) this.deployment.podMetadata.addLabel(key, value);
+    // A Service named like the CLI's env prefix would inject MLFLOW_PORT=tcp://..., which `mlflow server` reads as --port.
+    ApiObject.of(this.deployment).addJsonPatch(JsonPatch.add('/spec/template/spec/enableServiceLinks', false));
+    withoutConstructPathLabel(this.deployment);
+
+    this.service = new kplus.Service(this, 'service', {
+      metadata,
+      type: kplus.ServiceType.NODE_PORT,
+      ports: [{ name: 'http', port: PORT, targetPort: PORT, nodePort: this.nodePort }],
+    });
+    for (const [key, value] of Object.entries(labels.selector)) this.service.selectLabel(key, value);
+  }
+}
