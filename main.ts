@@ -2,12 +2,12 @@ import * as fs from 'fs';
 import { App, Chart } from 'cdk8s';
 import { ConfigError, Credentials, MlflowStack } from './lib';
 
-/** The credentials file; with none, the example's development values are used, and we say so. */
-const ENV_FILE = '.env';
+/** The credentials file (MLFLOW_ENV_FILE names another); with none, the example's values are used, and we say so. */
+const ENV_FILE = process.env.MLFLOW_ENV_FILE ?? '.env';
 const DEFAULT_ENV_FILE = '.env.example';
 
 function credentialsFile(): string {
-  if (fs.existsSync(ENV_FILE)) return ENV_FILE;
+  if (fs.existsSync(ENV_FILE) || process.env.MLFLOW_ENV_FILE) return ENV_FILE;
   process.stderr.write(
     '\n' +
     '  *************************************************************************\n' +

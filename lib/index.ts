@@ -9,4 +9,4 @@ export * from './minio';
 export * from './images';
 export * from './secret-keys';
 export * from './errors';
-export { StoreContext } from './store-context';
+export type { StoreContext } from './store-context';

@@ -17,5 +17,4 @@ esbuild.buildSync({
   packages: 'external',
   logLevel: 'warning',
 });
-process.chdir(root);
 require(outfile);

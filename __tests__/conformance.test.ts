@@ -1,0 +1,88 @@
+import { CONFIGURATIONS } from './support/configurations';
+import { schemaErrors } from './support/schema';
+import { containersOf, Manifest, podSpecs, secretContent, synthStack } from './support/synth';
+import { modelOf, unknownFields } from './support/unknown-fields';
+
+/** Checks that hold for every configuration: schema, unknown fields, Pod Security "restricted", no leaked secret. */
+const cases = Object.entries(CONFIGURATIONS).map(([name, props]) => [name, synthStack(props)] as [string, Manifest[]]);
+
+describe.each(cases)('%s', (_name, objects) => {
+  test('every object is valid against the Kubernetes OpenAPI schema', () => {
+    const errors = objects.flatMap((o) => schemaErrors(o).map((e) => `${o.kind}/${o.metadata.name}: ${e}`));
+    expect(errors).toEqual([]);
+  });
+
+  test('no object has a field the Kubernetes API does not define', () => {
+    const unknown = objects.flatMap((o) => unknownFields(o, modelOf(o.apiVersion, o.kind)).map((p) => `${o.kind}/${o.metadata.name}${p}`));
+    expect(unknown).toEqual([]);
+  });
+
+  test('every pod template passes the Pod Security Standards "restricted" profile', () => {
+    const violations = podSpecs(objects).flatMap(({ owner, spec }) => restrictedViolations(spec).map((v) => `${owner.kind}/${owner.metadata.name}: ${v}`));
+    expect(podSpecs(objects).length).toBeGreaterThan(0);
+    expect(violations).toEqual([]);
+  });
+
+  test('no secret value appears outside a Secret object', () => {
+    const secrets = objects.filter((o) => o.kind === 'Secret').flatMap((s) => Object.entries(secretContent(s)));
+    // Values that are secret; settings such as the database name or region are not.
+    const secretValues = secrets.filter(([k]) => /PASSWORD|SECRET|ACCESS_KEY|URI/.test(k)).map(([, v]) => v);
+    const elsewhere = JSON.stringify(objects.filter((o) => o.kind !== 'Secret'));
+    for (const value of secretValues) {
+      expect(elsewhere.includes(value)).toBe(false);
+      expect(elsewhere.includes(JSON.stringify(value).slice(1, -1))).toBe(false);
+      expect(elsewhere.includes(Buffer.from(value).toString('base64'))).toBe(false);
+    }
+  });
+});
+
+test('the leak check can fail: a password in an env value is found', () => {
+  const objects = synthStack();
+  const password = secretContent(objects.find((o) => o.kind === 'Secret')!).POSTGRES_PASSWORD;
+  const deployment = objects.find((o) => o.kind === 'Deployment')!;
+  deployment.spec.template.spec.containers[0].env.push({ name: 'LEAK', value: password });
+  expect(JSON.stringify(objects.filter((o) => o.kind !== 'Secret')).includes(JSON.stringify(password).slice(1, -1))).toBe(true);
+});
+
+test('the restricted check can fail: a root container is reported', () => {
+  const spec = JSON.parse(JSON.stringify(podSpecs(synthStack())[0].spec));
+  spec.containers[0].securityContext.runAsUser = 0;
+  spec.containers[0].securityContext.allowPrivilegeEscalation = true;
+  spec.hostNetwork = true;
+  expect(restrictedViolations(spec)).toEqual(expect.arrayContaining([
+    expect.stringContaining('runAsUser 0'), expect.stringContaining('allowPrivilegeEscalation'), expect.stringContaining('hostNetwork'),
+  ]));
+});
+
+test('the schema and unknown-field checks can fail', () => {
+  const service = synthStack().find((o) => o.kind === 'Service')!;
+  expect(schemaErrors({ ...service, spec: { ...service.spec, ports: [{ port: 'five' }] } } as any)).not.toEqual([]);
+  expect(unknownFields({ ...service, spec: { ...service.spec, nodeport: 1 } }, 'V1Service')).toEqual(['.spec.nodeport']);
+});
+
+/** The "restricted" rules of the Pod Security Standards (v1.28), as the admission controller applies them. */
+function restrictedViolations(spec: any): string[] {
+  const out: string[] = [];
+  const pod = spec.securityContext ?? {};
+  for (const key of ['hostNetwork', 'hostPID', 'hostIPC']) if (spec[key]) out.push(`${key} is true`);
+  for (const v of spec.volumes ?? []) {
+    const allowed = ['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret'];
+    const type = Object.keys(v).find((k) => k !== 'name');
+    if (!type || !allowed.includes(type)) out.push(`volume ${v.name} has type ${type}`);
+  }
+  for (const c of containersOf(spec)) {
+    const sc = c.securityContext ?? {};
+    const at = `container ${c.name}`;
+    if (sc.privileged) out.push(`${at} is privileged`);
+    if (sc.allowPrivilegeEscalation !== false) out.push(`${at} does not set allowPrivilegeEscalation false`);
+    if (!(sc.runAsNonRoot ?? pod.runAsNonRoot)) out.push(`${at} does not set runAsNonRoot`);
+    if ((sc.runAsUser ?? pod.runAsUser) === 0) out.push(`${at} runAsUser 0`);
+    const seccomp = (sc.seccompProfile ?? pod.seccompProfile)?.type;
+    if (seccomp !== 'RuntimeDefault' && seccomp !== 'Localhost') out.push(`${at} has no RuntimeDefault seccomp profile`);
+    if (!(sc.capabilities?.drop ?? []).includes('ALL')) out.push(`${at} does not drop ALL capabilities`);
+    const added = (sc.capabilities?.add ?? []).filter((cap: string) => cap !== 'NET_BIND_SERVICE');
+    if (added.length) out.push(`${at} adds capabilities ${added.join(', ')}`);
+    for (const p of c.ports ?? []) if (p.hostPort) out.push(`${at} uses hostPort ${p.hostPort}`);
+  }
+  return out;
+}

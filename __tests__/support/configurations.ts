@@ -1,0 +1,40 @@
+import { Duration, Size } from 'cdk8s';
+import { Cpu } from 'cdk8s-plus-28';
+import { ArtifactServing, ArtifactStore, BackendStore, Credentials, MlflowStackProps } from '../../lib';
+import { TEST_VALUES } from './synth';
+
+/** The default stack and several non-default ones; every check that holds for all runs over these. */
+export const CONFIGURATIONS: Record<string, Partial<MlflowStackProps>> = {
+  'default': {},
+  'external database and S3 endpoint': {
+    backendStore: BackendStore.external({ host: 'db.example.com', port: 6432, sslMode: 'require' }),
+    artifactStore: ArtifactStore.s3({ endpoint: 'https://s3.example.com', ignoreTls: true }),
+  },
+  'AWS S3, direct artifacts': {
+    artifactStore: ArtifactStore.s3(),
+    server: { artifactServing: ArtifactServing.DIRECT },
+  },
+  'existing Secret': { credentials: Credentials.fromSecretName('team-mlflow-credentials') },
+  'other namespace, name and node port': {
+    name: 'tracking',
+    namespace: 'ml-platform',
+    createNamespace: false,
+    clusterDomain: 'corp.internal',
+    server: {
+      nodePort: 31555,
+      replicas: 3,
+      workers: 4,
+      image: 'registry.example.com/mlflow:3.17.2-custom',
+      allowedHosts: ['mlflow.example.com', '203.0.113.7:31555'],
+      corsAllowedOrigins: ['https://notebooks.example.com'],
+      resources: { cpu: { request: Cpu.millis(500), limit: Cpu.units(4) }, memory: { request: Size.gibibytes(2), limit: Size.gibibytes(4) } },
+      databaseWaitTimeout: Duration.minutes(10),
+    },
+    backendStore: BackendStore.postgres({ storage: Size.gibibytes(50), storageClassName: 'fast-ssd', image: 'docker.io/library/postgres:16.10-bookworm' }),
+    artifactStore: ArtifactStore.minio({ storage: Size.gibibytes(200), storageClassName: 'standard' }),
+    bucketJob: { waitTimeout: Duration.minutes(2) },
+  },
+  'credentials with an S3 endpoint': {
+    credentials: Credentials.fromValues({ ...TEST_VALUES, s3EndpointUrl: 'http://ceph-rgw.storage.svc:7480', awsRegion: 'eu-west-1' }),
+  },
+};

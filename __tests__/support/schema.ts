@@ -1,0 +1,19 @@
+/**
+ * Validates an object against the Kubernetes OpenAPI schema compiled into kubernetes-models.
+ * Returns the validation errors as text, or an empty list.
+ */
+export function schemaErrors(object: { apiVersion: string; kind: string }): string[] {
+  let model: any;
+  try {
+    // Core objects live under kubernetes-models/v1/, the others under kubernetes-models/<group>/<version>/.
+    model = require(`kubernetes-models/${object.apiVersion}/${object.kind}`)[object.kind];
+  } catch {
+    return [`no schema for ${object.apiVersion} ${object.kind}`];
+  }
+  try {
+    new model(object).validate();
+    return [];
+  } catch (err) {
+    return [String((err as Error).message)];
+  }
+}

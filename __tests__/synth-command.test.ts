@@ -1,0 +1,52 @@
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { parseAllDocuments } from 'yaml';
+
+/** The README's synth command, run as a user runs it: a real process, real files. */
+const root = path.resolve(__dirname, '..');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mlflow-synth-'));
+afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+
+function synth(env: Record<string, string>) {
+  const outdir = fs.mkdtempSync(path.join(work, 'dist-'));
+  const result = spawnSync(process.execPath, [path.join(root, 'scripts', 'synth.js')], {
+    cwd: root,
+    env: { ...process.env, CDK8S_OUTDIR: outdir, ...env },
+    encoding: 'utf8',
+  });
+  return { ...result, outdir };
+}
+
+test('with no .env it uses the documented default, .env.example, and says so loudly', () => {
+  const project = fs.mkdtempSync(path.join(work, 'project-'));
+  fs.copyFileSync(path.join(root, '.env.example'), path.join(project, '.env.example'));
+  const env = { ...process.env };
+  delete env.MLFLOW_ENV_FILE;
+  delete env.CDK8S_OUTDIR;
+  const result = spawnSync(process.execPath, [path.join(root, 'scripts', 'synth.js')], { cwd: project, env, encoding: 'utf8' });
+  expect(result.status).toBe(0);
+  expect(result.stderr).toMatch(/WARNING: no \.env found; using \.env\.example/);
+  expect(fs.existsSync(path.join(project, 'dist', 'mlflow.k8s.yaml'))).toBe(true);
+});
+
+test('a bad .env fails with one clear line and no stack trace', () => {
+  const file = path.join(work, 'bad.env');
+  fs.writeFileSync(file, 'POSTGRES_USER=mlflow\nAWS_ACCESS_KEY_ID=ab\n');
+  const result = synth({ MLFLOW_ENV_FILE: file });
+  expect(result.status).toBe(1);
+  expect(result.stderr).toBe(`error: ${file}: required key POSTGRES_PASSWORD is missing (required: POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, MLFLOW_S3_ARTIFACT_ROOT)\n`);
+  expect(fs.readdirSync(result.outdir)).toEqual([]);
+});
+
+test('a good .env gives YAML that parses into the stack\'s objects', () => {
+  const file = path.join(work, 'good.env');
+  fs.writeFileSync(file, fs.readFileSync(path.join(root, '.env.example'), 'utf8').replace("'change-me-postgres'", `'p@ss:w/rd#%?&"q'`));
+  const result = synth({ MLFLOW_ENV_FILE: file });
+  expect(result.stderr).toBe('');
+  expect(result.status).toBe(0);
+  const docs = parseAllDocuments(fs.readFileSync(path.join(result.outdir, 'mlflow.k8s.yaml'), 'utf8')).map((d) => d.toJS());
+  expect(docs.map((d) => d.kind)).toEqual(['Namespace', 'Service', 'StatefulSet', 'Service', 'StatefulSet', 'Secret', 'Job', 'Deployment', 'Service']);
+  expect(docs.find((d) => d.kind === 'Secret').stringData.POSTGRES_PASSWORD).toBe(`p@ss:w/rd#%?&"q`);
+});
