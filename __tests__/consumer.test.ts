@@ -21,6 +21,7 @@ const chart = new Chart(app, 'platform');
 const stack = new MlflowStack(chart, 'tracking', {
   name: 'tracking',
   namespace: 'ml-team',
+  createNamespace: true,
   credentials: Credentials.fromSecretName('ml-team-mlflow'),
   backendStore: BackendStore.external({ host: 'postgres.databases.svc', sslMode: 'require' }),
   artifactStore: ArtifactStore.s3({ endpoint: 'https://objects.example.com' }),

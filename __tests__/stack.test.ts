@@ -6,22 +6,27 @@ import { containersOf, envOf, one, podSpecs, secretContent, synthStack, TEST_VAL
 const objects = synthStack();
 
 describe('default stack', () => {
-  test('creates the namespace first, then everything inside it', () => {
-    expect(objects[0].kind).toBe('Namespace');
-    expect(objects[0].metadata.name).toBe('mlflow');
-    for (const o of objects.slice(1)) expect(o.metadata.namespace).toBe('mlflow');
+  test('puts everything in the default namespace and emits no Namespace, so an uninstall keeps the volumes', () => {
+    expect(objects.some((o) => o.kind === 'Namespace')).toBe(false);
+    for (const o of objects) expect(o.metadata.namespace).toBe('default');
+  });
+
+  test('with createNamespace, the Namespace comes first and holds everything', () => {
+    const withNamespace = synthStack({ namespace: 'ml', createNamespace: true });
+    expect(withNamespace[0]).toMatchObject({ kind: 'Namespace', metadata: { name: 'ml' } });
+    for (const o of withNamespace.slice(1)) expect(o.metadata.namespace).toBe('ml');
   });
 
   test('has exactly the expected objects, with fixed names', () => {
     const names = objects.map((o) => `${o.kind}/${o.metadata.name}`);
     expect(names).toEqual(expect.arrayContaining([
-      'Namespace/mlflow', 'Secret/mlflow-credentials',
+      'Secret/mlflow-credentials',
       'Service/mlflow-postgres', 'StatefulSet/mlflow-postgres',
       'Service/mlflow-minio', 'StatefulSet/mlflow-minio',
       'Deployment/mlflow', 'Service/mlflow',
     ]));
     expect(names.filter((n) => n.startsWith('Job/mlflow-bucket-'))).toHaveLength(1);
-    expect(objects).toHaveLength(9);
+    expect(objects).toHaveLength(8);
   });
 
   test('every object carries the recommended labels', () => {
@@ -59,13 +64,13 @@ describe('credentials Secret', () => {
       AWS_SECRET_ACCESS_KEY: TEST_VALUES.awsSecretAccessKey,
       AWS_DEFAULT_REGION: 'us-east-1',
       MLFLOW_S3_ARTIFACT_ROOT: TEST_VALUES.artifactRoot,
-      MLFLOW_S3_ENDPOINT_URL: 'http://mlflow-minio.mlflow.svc.cluster.local:9000',
+      MLFLOW_S3_ENDPOINT_URL: 'http://mlflow-minio.default.svc.cluster.local:9000',
     });
   });
 
   test('the URI names the driver and percent-encodes every special character', () => {
     const uri = secret[SecretKeys.MLFLOW_BACKEND_STORE_URI];
-    expect(uri).toBe('postgresql+psycopg2://mlflow:p%40ss%3Aw%2Frd%23%25%3F%26%27%22q@mlflow-postgres.mlflow.svc.cluster.local:5432/mlflow');
+    expect(uri).toBe('postgresql+psycopg2://mlflow:p%40ss%3Aw%2Frd%23%25%3F%26%27%22q@mlflow-postgres.default.svc.cluster.local:5432/mlflow');
     // What SQLAlchemy does: split at the last '@', then at the first ':', then unquote.
     const userinfo = uri.slice('postgresql+psycopg2://'.length, uri.lastIndexOf('@'));
     expect(decodeURIComponent(userinfo.slice(userinfo.indexOf(':') + 1))).toBe(TEST_VALUES.postgresPassword);
@@ -259,10 +264,10 @@ describe('tracking server', () => {
     const hosts = envOf(server, 'MLFLOW_SERVER_ALLOWED_HOSTS').value.split(',');
     expect(hosts).toEqual(expect.arrayContaining([
       'localhost:*', '10.*', '192.168.*', '172.16.*', '172.31.*',
-      'mlflow', 'mlflow:*', 'mlflow.mlflow:*', 'mlflow.mlflow.svc:*', 'mlflow.mlflow.svc.cluster.local:*',
+      'mlflow', 'mlflow:*', 'mlflow.default:*', 'mlflow.default.svc:*', 'mlflow.default.svc.cluster.local:*',
     ]));
     const origins = envOf(server, 'MLFLOW_SERVER_CORS_ALLOWED_ORIGINS').value.split(',');
-    expect(origins).toEqual(expect.arrayContaining(['http://10.*', 'http://mlflow.mlflow.svc.cluster.local:*']));
+    expect(origins).toEqual(expect.arrayContaining(['http://10.*', 'http://mlflow.default.svc.cluster.local:*']));
   });
 
   test('extra allowed hosts and origins are added, not substituted', () => {

@@ -47,6 +47,25 @@ test('a good .env gives YAML that parses into the stack\'s objects', () => {
   expect(result.stderr).toBe('');
   expect(result.status).toBe(0);
   const docs = parseAllDocuments(fs.readFileSync(path.join(result.outdir, 'mlflow.k8s.yaml'), 'utf8')).map((d) => d.toJS());
-  expect(docs.map((d) => d.kind)).toEqual(['Namespace', 'Service', 'StatefulSet', 'Service', 'StatefulSet', 'Secret', 'Job', 'Deployment', 'Service']);
+  expect(docs.map((d) => d.kind)).toEqual(['Service', 'StatefulSet', 'Service', 'StatefulSet', 'Secret', 'Job', 'Deployment', 'Service']);
   expect(docs.find((d) => d.kind === 'Secret').stringData.POSTGRES_PASSWORD).toBe(`p@ss:w/rd#%?&"q`);
+});
+
+test('an edit to lib/ shows in the next synth (the build cache is keyed on content)', () => {
+  const project = fs.mkdtempSync(path.join(work, 'edit-'));
+  for (const entry of ['main.ts', 'lib', 'scripts', '.env.example']) fs.cpSync(path.join(root, entry), path.join(project, entry), { recursive: true });
+  fs.symlinkSync(path.join(root, 'node_modules'), path.join(project, 'node_modules'));
+  const env = { ...process.env };
+  delete env.MLFLOW_ENV_FILE;
+  delete env.CDK8S_OUTDIR;
+  const synthImage = () => {
+    const result = spawnSync(process.execPath, ['scripts/synth.js'], { cwd: project, env, encoding: 'utf8' });
+    expect(result.status).toBe(0);
+    const docs = parseAllDocuments(fs.readFileSync(path.join(project, 'dist', 'mlflow.k8s.yaml'), 'utf8')).map((d) => d.toJS());
+    return docs.find((d) => d.kind === 'Deployment').spec.template.spec.containers[0].image;
+  };
+  expect(synthImage()).toBe('ghcr.io/mlflow/mlflow:v3.17.2-full');
+  const images = path.join(project, 'lib', 'images.ts');
+  fs.writeFileSync(images, fs.readFileSync(images, 'utf8').replace('v3.17.2-full', 'v9.9.9-full'));
+  expect(synthImage()).toBe('ghcr.io/mlflow/mlflow:v9.9.9-full');
 });

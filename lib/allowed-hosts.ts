@@ -8,7 +8,7 @@
 
 /** MLflow's own defaults: loopback and the RFC 1918 / RFC 4193 private ranges, any port. */
 const MLFLOW_DEFAULT_HOSTS = [
-  'localhost', 'localhost:*', '127.0.0.1', '127.0.0.1:*', '[::1]', '[[]::1]:*',
+  'localhost', 'localhost:*', '127.0.0.1', '127.0.0.1:*', '0.0.0.0', '0.0.0.0:*', '[::1]', '[[]::1]:*',
   '10.*', '192.168.*',
   ...Array.from({ length: 16 }, (_, i) => `172.${16 + i}.*`),
   'fc00:*', 'fd00:*',

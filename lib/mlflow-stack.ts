@@ -25,12 +25,15 @@ export interface MlflowStackProps {
   readonly name?: string;
   /**
    * Namespace of every object.
-   * @default 'mlflow'
+   * @default 'default'
    */
   readonly namespace?: string;
   /**
-   * Whether to create the namespace (first in the output, so one `kubectl apply` works).
-   * @default true
+   * Whether to emit the Namespace object (first in the output, so one `kubectl apply` creates it).
+   * Then `kubectl delete -f` of the output deletes the namespace, and with it the data volumes,
+   * which otherwise outlive an uninstall: leave it off where data matters and create the
+   * namespace once, outside the stack.
+   * @default false
    */
   readonly createNamespace?: boolean;
   /**
@@ -81,7 +84,7 @@ export class MlflowStack extends Construct {
   public constructor(scope: Construct, id: string, props: MlflowStackProps) {
     super(scope, id);
     const instance = checkDnsLabel(props.name ?? 'mlflow', 'name', 40);
-    this.namespace = checkDnsLabel(props.namespace ?? 'mlflow', 'namespace');
+    this.namespace = checkDnsLabel(props.namespace ?? 'default', 'namespace');
     const clusterDomain = checkDnsSubdomain(props.clusterDomain ?? 'cluster.local', 'clusterDomain');
     const { credentials } = props;
     const values = credentials.values;
@@ -95,7 +98,7 @@ export class MlflowStack extends Construct {
       );
     }
 
-    if (props.createNamespace ?? true) {
+    if (props.createNamespace ?? false) {
       new kplus.Namespace(this, 'namespace', { metadata: { name: this.namespace, labels: partLabels(instance, 'mlflow', 'namespace', 'v1').all } });
     }
     const backend = (props.backendStore ?? BackendStore.postgres())._bind(this, context);

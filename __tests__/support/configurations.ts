@@ -18,7 +18,7 @@ export const CONFIGURATIONS: Record<string, Partial<MlflowStackProps>> = {
   'other namespace, name and node port': {
     name: 'tracking',
     namespace: 'ml-platform',
-    createNamespace: false,
+    createNamespace: true,
     clusterDomain: 'corp.internal',
     server: {
       nodePort: 31555,
