@@ -134,6 +134,10 @@ describe('props', () => {
     );
   });
 
+  test('createNamespace on a system namespace is refused', () => {
+    expectConfigError(() => build({ createNamespace: true }), /createNamespace cannot manage the system namespace default/);
+  });
+
   test('an external database with a bad sslMode or port is refused', () => {
     expectConfigError(() => BackendStore.external({ host: 'db', sslMode: 'yes' }), /sslMode \}\) must be one of disable, allow, prefer, require, verify-ca, verify-full/);
     expectConfigError(() => BackendStore.external({ host: 'db', port: 70000 }), /port \}\) must be an integer from 1 to 65535/);

@@ -12,7 +12,7 @@ export interface ArtifactStoreConnection {
   /** The S3 credentials are also the store's root user and password (in-cluster MinIO), so MinIO's length rules apply. */
   readonly credentialsAreRootUser: boolean;
   /** Labels of the in-cluster store's pods, when the store runs in the cluster. */
-  readonly podSelector?: Record<string, string>;
+  readonly podSelector?: { [key: string]: string };
 }
 
 /** Options for an S3 service that runs outside this stack. */

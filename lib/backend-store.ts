@@ -13,7 +13,7 @@ export interface BackendStoreConnection {
   /** Query string appended to the database URI, e.g. `?sslmode=require`; empty for none. */
   readonly uriQuery: string;
   /** Labels of the in-cluster database pods, when the database runs in the cluster. */
-  readonly podSelector?: Record<string, string>;
+  readonly podSelector?: { [key: string]: string };
 }
 
 /** Options for a PostgreSQL database that runs outside this stack. */

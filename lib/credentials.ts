@@ -103,7 +103,7 @@ class ExistingSecretCredentials extends Credentials {
 }
 
 /** Parses `.env` text into credential values; errors name the key and the file. */
-export function valuesFromEnvText(text: string, file: string): CredentialValues {
+function valuesFromEnvText(text: string, file: string): CredentialValues {
   checkEnvSyntax(text, file);
   const parsed = dotenv.parse(text);
   const values: Record<string, string> = {};

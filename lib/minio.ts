@@ -50,7 +50,7 @@ export class Minio extends Construct {
   /** The S3 endpoint inside the cluster, with scheme. */
   public readonly endpointUrl: string;
   /** Labels that select the MinIO pod. */
-  public readonly selector: Record<string, string>;
+  public readonly selector: { [key: string]: string };
 
   public constructor(scope: Construct, id: string, props: MinioProps) {
     super(scope, id);

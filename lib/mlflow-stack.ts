@@ -98,6 +98,9 @@ export class MlflowStack extends Construct {
       );
     }
 
+    if ((props.createNamespace ?? false) && SYSTEM_NAMESPACES.includes(this.namespace)) {
+      throw new ConfigError(`createNamespace cannot manage the system namespace ${this.namespace} (kubectl delete would try to delete it); set namespace to your own or createNamespace to false`);
+    }
     if (props.createNamespace ?? false) {
       new kplus.Namespace(this, 'namespace', { metadata: { name: this.namespace, labels: partLabels(instance, 'mlflow', 'namespace', 'v1').all } });
     }
@@ -136,6 +139,9 @@ export class MlflowStack extends Construct {
     this.bucketJobName = bucketJob.jobName;
   }
 }
+
+/** Namespaces every cluster has; the stack must never own one. */
+const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
 
 /** MinIO refuses to start with a root user under 3 or a password under 8 characters. */
 function checkMinioCredentials(user: string, password: string, source: string): void {

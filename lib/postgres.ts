@@ -56,7 +56,7 @@ export class Postgres extends Construct {
   /** TCP port. */
   public readonly port = PORT;
   /** Labels that select the server's pod. */
-  public readonly selector: Record<string, string>;
+  public readonly selector: { [key: string]: string };
 
   public constructor(scope: Construct, id: string, props: PostgresProps) {
     super(scope, id);

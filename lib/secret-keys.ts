@@ -2,15 +2,17 @@
  * The keys of the credentials Secret. They are also the `.env` keys, so one name means one thing
  * from the file to the container.
  */
-export const SecretKeys = {
-  POSTGRES_USER: 'POSTGRES_USER',
-  POSTGRES_PASSWORD: 'POSTGRES_PASSWORD',
-  POSTGRES_DB: 'POSTGRES_DB',
-  AWS_ACCESS_KEY_ID: 'AWS_ACCESS_KEY_ID',
-  AWS_SECRET_ACCESS_KEY: 'AWS_SECRET_ACCESS_KEY',
-  AWS_DEFAULT_REGION: 'AWS_DEFAULT_REGION',
-  MLFLOW_S3_ARTIFACT_ROOT: 'MLFLOW_S3_ARTIFACT_ROOT',
-  MLFLOW_S3_ENDPOINT_URL: 'MLFLOW_S3_ENDPOINT_URL',
+export class SecretKeys {
+  public static readonly POSTGRES_USER = 'POSTGRES_USER';
+  public static readonly POSTGRES_PASSWORD = 'POSTGRES_PASSWORD';
+  public static readonly POSTGRES_DB = 'POSTGRES_DB';
+  public static readonly AWS_ACCESS_KEY_ID = 'AWS_ACCESS_KEY_ID';
+  public static readonly AWS_SECRET_ACCESS_KEY = 'AWS_SECRET_ACCESS_KEY';
+  public static readonly AWS_DEFAULT_REGION = 'AWS_DEFAULT_REGION';
+  public static readonly MLFLOW_S3_ARTIFACT_ROOT = 'MLFLOW_S3_ARTIFACT_ROOT';
+  public static readonly MLFLOW_S3_ENDPOINT_URL = 'MLFLOW_S3_ENDPOINT_URL';
   /** Assembled by the stack: `postgresql+psycopg2://user:password@host:port/db`, percent-encoded. */
-  MLFLOW_BACKEND_STORE_URI: 'MLFLOW_BACKEND_STORE_URI',
-} as const;
+  public static readonly MLFLOW_BACKEND_STORE_URI = 'MLFLOW_BACKEND_STORE_URI';
+
+  private constructor() {}
+}

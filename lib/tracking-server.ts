@@ -101,7 +101,7 @@ export class TrackingServer extends Construct {
   /** The tracking URI for clients inside the cluster. */
   public readonly trackingUri: string;
   /** Labels that select the server's pods. */
-  public readonly selector: Record<string, string>;
+  public readonly selector: { [key: string]: string };
   /** The Deployment. */
   public readonly deployment: kplus.Deployment;
   /** The NodePort Service. */
