@@ -59,7 +59,10 @@ test('the packed library installs, compiles with tsc and synthesizes in a fresh 
   expect(outputs).toEqual({ uri: 'http://tracking.ml-team.svc.cluster.local:5000', nodePort: 31234, service: 'tracking' });
   const docs = parseAllDocuments(fs.readFileSync(path.join(app, 'dist', 'platform.k8s.yaml'), 'utf8')).map((d) => d.toJS());
   const kinds = docs.map((d) => `${d.kind}/${d.metadata.name}`);
-  expect(kinds).toEqual(['Namespace/ml-team', expect.stringMatching(/^Job\/tracking-bucket-[0-9a-f]{8}$/), 'Deployment/tracking', 'Service/tracking']);
+  expect(kinds).toEqual([
+    'Namespace/ml-team', expect.stringMatching(/^Job\/tracking-bucket-[0-9a-f]{8}$/), 'Deployment/tracking', 'PodDisruptionBudget/tracking', 'Service/tracking',
+    'NetworkPolicy/tracking-tracking-server', 'NetworkPolicy/tracking-bucket-job',
+  ]);
   const deployment = docs.find((d) => d.kind === 'Deployment');
   expect(deployment.spec.replicas).toBe(3);
   expect(deployment.spec.template.spec.containers[0].env.find((e: any) => e.name === 'MLFLOW_BACKEND_STORE_URI').valueFrom.secretKeyRef.name).toBe('ml-team-mlflow');

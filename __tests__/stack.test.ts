@@ -23,10 +23,12 @@ describe('default stack', () => {
       'Secret/mlflow-credentials',
       'Service/mlflow-postgres', 'StatefulSet/mlflow-postgres',
       'Service/mlflow-minio', 'StatefulSet/mlflow-minio',
-      'Deployment/mlflow', 'Service/mlflow',
+      'Deployment/mlflow', 'Service/mlflow', 'CronJob/mlflow-backup',
+      'NetworkPolicy/mlflow-tracking-server', 'NetworkPolicy/mlflow-bucket-job', 'NetworkPolicy/mlflow-backup',
+      'NetworkPolicy/mlflow-postgres', 'NetworkPolicy/mlflow-minio', 'PodDisruptionBudget/mlflow',
     ]));
     expect(names.filter((n) => n.startsWith('Job/mlflow-bucket-'))).toHaveLength(1);
-    expect(objects).toHaveLength(8);
+    expect(objects).toHaveLength(15);
   });
 
   test('every object carries the recommended labels', () => {
@@ -39,7 +41,7 @@ describe('default stack', () => {
 
   test('selectors use only stable labels and match their pod templates', () => {
     for (const { owner, labels } of podSpecs(objects)) {
-      if (owner.kind === 'Job') continue;
+      if (owner.kind === 'Job' || owner.kind === 'CronJob') continue;
       const selector = owner.spec.selector.matchLabels;
       expect(Object.keys(selector).sort()).toEqual(['app.kubernetes.io/component', 'app.kubernetes.io/instance', 'app.kubernetes.io/name']);
       for (const [k, v] of Object.entries(selector)) expect(labels[k]).toBe(v);

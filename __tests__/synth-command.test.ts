@@ -47,13 +47,13 @@ test('a good .env gives YAML that parses into the stack\'s objects', () => {
   expect(result.stderr).toBe('');
   expect(result.status).toBe(0);
   const docs = parseAllDocuments(fs.readFileSync(path.join(result.outdir, 'mlflow.k8s.yaml'), 'utf8')).map((d) => d.toJS());
-  expect(docs.map((d) => d.kind)).toEqual(['Service', 'StatefulSet', 'Service', 'StatefulSet', 'Secret', 'Job', 'Deployment', 'Service']);
+  expect(docs.map((d) => d.kind).filter((k) => k !== 'NetworkPolicy')).toEqual(['Service', 'StatefulSet', 'Service', 'StatefulSet', 'Secret', 'Job', 'Deployment', 'PodDisruptionBudget', 'Service', 'CronJob']);
   expect(docs.find((d) => d.kind === 'Secret').stringData.POSTGRES_PASSWORD).toBe(`p@ss:w/rd#%?&"q`);
 });
 
 test('an edit to lib/ shows in the next synth (the build cache is keyed on content)', () => {
   const project = fs.mkdtempSync(path.join(work, 'edit-'));
-  for (const entry of ['main.ts', 'lib', 'scripts', '.env.example']) fs.cpSync(path.join(root, entry), path.join(project, entry), { recursive: true });
+  for (const entry of ['main.ts', 'lib', 'imports', 'scripts', '.env.example']) fs.cpSync(path.join(root, entry), path.join(project, entry), { recursive: true });
   fs.symlinkSync(path.join(root, 'node_modules'), path.join(project, 'node_modules'));
   const env = { ...process.env };
   delete env.MLFLOW_ENV_FILE;

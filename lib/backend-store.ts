@@ -14,6 +14,8 @@ export interface BackendStoreConnection {
   readonly uriQuery: string;
   /** Labels of the in-cluster database pods, when the database runs in the cluster. */
   readonly podSelector?: { [key: string]: string };
+  /** The in-cluster server's image, whose `pg_dump` matches it; undefined for an external database. */
+  readonly image?: string;
 }
 
 /** Options for a PostgreSQL database that runs outside this stack. */
@@ -60,7 +62,7 @@ class InClusterPostgres extends BackendStore {
 
   public _bind(scope: Construct, context: StoreContext): BackendStoreConnection {
     const postgres = new Postgres(scope, 'postgres', { ...this.options, context });
-    return { host: postgres.host, port: postgres.port, uriQuery: '', podSelector: postgres.selector };
+    return { host: postgres.host, port: postgres.port, uriQuery: '', podSelector: postgres.selector, image: postgres.image };
   }
 }
 

@@ -3,7 +3,7 @@ import { Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { ArtifactStoreConnection } from './artifact-store';
-import { BUCKET_SCRIPT } from './bucket-script';
+import { BUCKET_SCRIPT } from './s3-scripts';
 import { DefaultImages } from './images';
 import { imageVersion, partLabels } from './labels';
 import { resources } from './resources';
@@ -52,6 +52,8 @@ const MC_UID = 1000;
 export class BucketJob extends Construct {
   /** The Job's name, `<instance>-bucket-<hash>`. */
   public readonly jobName: string;
+  /** Labels that select the Job's pods. */
+  public readonly podSelector: { [key: string]: string };
 
   public constructor(scope: Construct, id: string, props: BucketJobProps) {
     super(scope, id);
@@ -59,6 +61,7 @@ export class BucketJob extends Construct {
     const image = props.image ?? DefaultImages.MINIO_CLIENT;
     const waitSeconds = checkIntegerInRange((props.waitTimeout ?? Duration.minutes(5)).toSeconds(), 'bucketJob.waitTimeout (seconds)', 5, 3600);
     const labels = partLabels(context.instance, 'mlflow', 'bucket-job', imageVersion(image));
+    this.podSelector = labels.selector;
     const env = {
       ...s3Env(props.secret, props.artifactStore),
       MLFLOW_S3_ARTIFACT_ROOT: kplus.EnvValue.fromSecretValue({ secret: props.secret, key: SecretKeys.MLFLOW_S3_ARTIFACT_ROOT }),

@@ -28,6 +28,21 @@ export interface CredentialValues {
    * @default 'us-east-1'
    */
   readonly awsRegion?: string;
+  /**
+   * MLflow admin user for basic auth (the name clients put in MLFLOW_TRACKING_USERNAME).
+   * @default 'admin' when `adminPassword` is set
+   */
+  readonly adminUsername?: string;
+  /**
+   * MLflow admin password (at least 12 characters). Setting it turns basic auth on by default.
+   * @default - none: no authentication unless `auth.enabled`
+   */
+  readonly adminPassword?: string;
+  /**
+   * The Flask secret key every server replica shares (CSRF protection under basic auth).
+   * @default - derived from the other credentials, so it is stable across synths
+   */
+  readonly flaskSecretKey?: string;
 }
 
 /** Maps each `.env` key to the field it fills and whether it is required. */
@@ -40,6 +55,9 @@ const ENV_KEYS: ReadonlyArray<[string, keyof CredentialValues, boolean]> = [
   [SecretKeys.MLFLOW_S3_ARTIFACT_ROOT, 'artifactRoot', true],
   [SecretKeys.MLFLOW_S3_ENDPOINT_URL, 's3EndpointUrl', false],
   [SecretKeys.AWS_DEFAULT_REGION, 'awsRegion', false],
+  [SecretKeys.MLFLOW_TRACKING_USERNAME, 'adminUsername', false],
+  [SecretKeys.MLFLOW_TRACKING_PASSWORD, 'adminPassword', false],
+  [SecretKeys.MLFLOW_FLASK_SERVER_SECRET_KEY, 'flaskSecretKey', false],
 ];
 
 /**
@@ -49,7 +67,8 @@ export abstract class Credentials {
   /**
    * Read a `.env` file (parsed by dotenv). Required keys: POSTGRES_USER, POSTGRES_PASSWORD,
    * POSTGRES_DB, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, MLFLOW_S3_ARTIFACT_ROOT; optional:
-   * MLFLOW_S3_ENDPOINT_URL, AWS_DEFAULT_REGION. The stack turns them into a Secret.
+   * MLFLOW_S3_ENDPOINT_URL, AWS_DEFAULT_REGION, and for basic auth MLFLOW_TRACKING_USERNAME,
+   * MLFLOW_TRACKING_PASSWORD, MLFLOW_FLASK_SERVER_SECRET_KEY. The stack turns them into a Secret.
    */
   public static fromEnvFile(path: string): Credentials {
     let text: string;
@@ -165,6 +184,12 @@ function checkValues(values: CredentialValues, source: string): CredentialValues
   }
   parseS3Uri(values.artifactRoot, where(SecretKeys.MLFLOW_S3_ARTIFACT_ROOT));
   const s3EndpointUrl = values.s3EndpointUrl === undefined ? undefined : checkHttpUrl(values.s3EndpointUrl, where(SecretKeys.MLFLOW_S3_ENDPOINT_URL));
+  if (values.adminPassword !== undefined && values.adminPassword.length < 12) {
+    throw new ConfigError(`${where(SecretKeys.MLFLOW_TRACKING_PASSWORD)} is the MLflow admin password and must be at least 12 characters (MLflow refuses shorter ones); got ${values.adminPassword.length}`);
+  }
+  if (values.adminUsername !== undefined && values.adminPassword === undefined) {
+    throw new ConfigError(`${where(SecretKeys.MLFLOW_TRACKING_USERNAME)} is set but ${SecretKeys.MLFLOW_TRACKING_PASSWORD} is not; basic auth needs both`);
+  }
   if (values.awsRegion !== undefined && !/^[a-z0-9-]+$/.test(values.awsRegion)) {
     throw new ConfigError(`${where(SecretKeys.AWS_DEFAULT_REGION)} must be a region name such as us-east-1; got ${JSON.stringify(values.awsRegion)}`);
   }

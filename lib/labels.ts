@@ -1,3 +1,6 @@
+/** This library's version: the `app.kubernetes.io/version` of objects that run no image. */
+export const LIBRARY_VERSION = '0.1.0';
+
 /** The `app.kubernetes.io/*` labels of one part of the stack. */
 export interface PartLabels {
   /** Labels that select the part's pods; they never change between synths or library versions. */

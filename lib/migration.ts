@@ -4,7 +4,8 @@
  * MLflow creates or refuses out-of-date tables on start and guards that with a file lock that
  * exists only inside one pod, so two replicas on a fresh or older database race. This program
  * waits (bounded) for PostgreSQL, fails fast on rejected credentials, then creates or upgrades
- * the schema while holding a PostgreSQL advisory lock, which serializes it across every pod.
+ * the schema (and basic auth's, when it is on) while holding a PostgreSQL advisory lock, which
+ * serializes it across every pod.
  * It reads the URI from MLFLOW_BACKEND_STORE_URI and never prints it.
  */
 export const MIGRATION_SCRIPT = `
@@ -41,6 +42,11 @@ with lock:
         print("migrate: upgrading the MLflow schema if needed", flush=True)
         utils._upgrade_db(engine)
     utils._verify_schema(engine)
+    if os.environ.get("MLFLOW_AUTH_CONFIG_PATH"):
+        # Basic auth keeps its own tables (version table alembic_version_auth) in the same database.
+        from mlflow.server.auth.db import utils as auth_utils
+        print("migrate: creating or upgrading the auth schema if needed", flush=True)
+        auth_utils.migrate_if_needed(engine, "head")
     lock.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
 print(f"migrate: schema at {target} is current", flush=True)
 `.trimStart();

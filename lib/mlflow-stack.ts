@@ -1,4 +1,5 @@
 import { createHash } from 'crypto';
+import { Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { ArtifactStore } from './artifact-store';
@@ -7,7 +8,13 @@ import { BucketJob, BucketJobOptions } from './bucket-job';
 import { Credentials } from './credentials';
 import { databaseUri } from './database-uri';
 import { ConfigError } from './errors';
-import { partLabels } from './labels';
+import { AuthOptions, authSecretEntries, Permission } from './auth';
+import { BackupOptions, DatabaseBackup } from './backup-cronjob';
+import { GarbageCollection, GarbageCollectionOptions } from './gc-cronjob';
+import { checkIngressHost, IngressOptions, ServerIngress } from './ingress';
+import { imageVersion, LIBRARY_VERSION, PartLabels, partLabels } from './labels';
+import { NetworkPolicies } from './network-policies';
+import { MetricsOptions, ServerMonitor } from './service-monitor';
 import { SecretKeys } from './secret-keys';
 import { StoreContext } from './store-context';
 import { TrackingServer, TrackingServerOptions } from './tracking-server';
@@ -61,6 +68,37 @@ export interface MlflowStackProps {
    * @default - see BucketJobOptions
    */
   readonly bucketJob?: BucketJobOptions;
+  /**
+   * MLflow's basic authentication.
+   * @default - on when the credentials carry an admin password (MLFLOW_TRACKING_PASSWORD)
+   */
+  readonly auth?: AuthOptions;
+  /**
+   * NetworkPolicies that let each pod talk only to what it needs (DNS always allowed).
+   * Needs a network plugin that enforces them.
+   * @default true
+   */
+  readonly networkPolicies?: boolean;
+  /**
+   * An Ingress in front of the server; its host is added to the allowed hosts and origins.
+   * @default - none: the NodePort only
+   */
+  readonly ingress?: IngressOptions;
+  /**
+   * Prometheus metrics on `/metrics` (and a ServiceMonitor).
+   * @default - off
+   */
+  readonly metrics?: MetricsOptions;
+  /**
+   * A CronJob that permanently removes runs deleted long enough ago (`mlflow gc`).
+   * @default - off
+   */
+  readonly garbageCollection?: GarbageCollectionOptions;
+  /**
+   * Scheduled database backups into the artifact bucket.
+   * @default - on with the in-cluster PostgreSQL (see BackupOptions)
+   */
+  readonly backup?: BackupOptions;
 }
 
 /**
@@ -102,11 +140,15 @@ export class MlflowStack extends Construct {
       throw new ConfigError(`createNamespace cannot manage the system namespace ${this.namespace} (kubectl delete would try to delete it); set namespace to your own or createNamespace to false`);
     }
     if (props.createNamespace ?? false) {
-      new kplus.Namespace(this, 'namespace', { metadata: { name: this.namespace, labels: partLabels(instance, 'mlflow', 'namespace', 'v1').all } });
+      new kplus.Namespace(this, 'namespace', { metadata: { name: this.namespace, labels: partLabels(instance, 'mlflow', 'namespace', LIBRARY_VERSION).all } });
     }
     const backend = (props.backendStore ?? BackendStore.postgres())._bind(this, context);
     const artifacts = artifactStore._bind(this, context);
 
+    const auth = props.auth?.enabled ?? values?.adminPassword !== undefined;
+    if (auth && values && values.adminPassword === undefined) {
+      throw new ConfigError(`auth.enabled is true but ${credentials.source} has no ${SecretKeys.MLFLOW_TRACKING_PASSWORD} (the admin password, at least 12 characters)`);
+    }
     let secret: kplus.ISecret;
     let settingsRevision: string | undefined;
     if (values) {
@@ -122,8 +164,9 @@ export class MlflowStack extends Construct {
         [SecretKeys.MLFLOW_BACKEND_STORE_URI]: databaseUri(values, backend),
       };
       if (artifacts.endpointUrl !== undefined) stringData[SecretKeys.MLFLOW_S3_ENDPOINT_URL] = artifacts.endpointUrl;
+      if (auth) Object.assign(stringData, authSecretEntries(values, stringData[SecretKeys.MLFLOW_BACKEND_STORE_URI], props.auth?.defaultPermission ?? Permission.READ));
       secret = new kplus.Secret(this, 'credentials', {
-        metadata: { name: this.secretName, namespace: this.namespace, labels: partLabels(instance, 'mlflow', 'credentials', 'v1').all },
+        metadata: { name: this.secretName, namespace: this.namespace, labels: partLabels(instance, 'mlflow', 'credentials', LIBRARY_VERSION).all },
         stringData,
       });
       settingsRevision = createHash('sha256').update(JSON.stringify([values.artifactRoot, artifacts.endpointUrl, values.awsRegion])).digest('hex');
@@ -132,7 +175,57 @@ export class MlflowStack extends Construct {
     }
 
     const bucketJob = new BucketJob(this, 'bucket', { ...props.bucketJob, context, secret, artifactStore: artifacts, settingsRevision });
-    const server = new TrackingServer(this, 'server', { ...props.server, context, secret, backendStore: backend, artifactStore: artifacts });
+    const ingressHost = props.ingress ? checkIngressHost(props.ingress.host) : undefined;
+    const server = new TrackingServer(this, 'server', {
+      ...props.server,
+      context,
+      secret,
+      backendStore: backend,
+      artifactStore: artifacts,
+      auth,
+      metrics: props.metrics !== undefined,
+      publicHosts: ingressHost ? [ingressHost] : [],
+    });
+    const serverLabels = partLabels(instance, 'mlflow', 'tracking-server', imageVersion(server.image));
+    if (props.ingress) {
+      new ServerIngress(this, 'ingress', { ...props.ingress, context, labels: serverLabels, serviceName: server.serviceName, servicePort: server.port });
+    }
+    if (props.metrics && (props.metrics.serviceMonitor ?? true)) {
+      new ServerMonitor(this, 'monitor', { context, labels: serverLabels, interval: props.metrics.interval ?? Duration.seconds(30), auth });
+    }
+    let gcLabels: PartLabels | undefined;
+    if (props.garbageCollection) {
+      gcLabels = partLabels(instance, 'mlflow', 'garbage-collection', imageVersion(server.image));
+      new GarbageCollection(this, 'gc', {
+        ...props.garbageCollection, context, secret, labels: gcLabels, image: server.image, trackingUri: server.trackingUri, artifactStore: artifacts, auth,
+      });
+    }
+    let backupLabels: PartLabels | undefined;
+    if (props.backup?.enabled ?? backend.podSelector !== undefined) {
+      backupLabels = partLabels(instance, 'postgresql', 'backup', LIBRARY_VERSION);
+      new DatabaseBackup(this, 'backup', {
+        ...props.backup,
+        image: props.backup?.image ?? backend.image,
+        clientImage: props.backup?.clientImage ?? props.bucketJob?.image,
+        context,
+        secret,
+        labels: backupLabels,
+        backendStore: backend,
+        artifactStore: artifacts,
+      });
+    }
+    if (props.networkPolicies ?? true) {
+      new NetworkPolicies(this, 'network-policies', {
+        context,
+        tracking: server.selector,
+        bucketJob: bucketJob.podSelector,
+        garbageCollection: gcLabels?.selector,
+        backup: backupLabels?.selector,
+        backendStore: backend,
+        artifactStore: artifacts,
+        serverPort: server.port,
+      });
+    }
     this.serviceName = server.serviceName;
     this.trackingUri = server.trackingUri;
     this.nodePort = server.nodePort;

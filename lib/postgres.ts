@@ -57,11 +57,14 @@ export class Postgres extends Construct {
   public readonly port = PORT;
   /** Labels that select the server's pod. */
   public readonly selector: { [key: string]: string };
+  /** The PostgreSQL image. */
+  public readonly image: string;
 
   public constructor(scope: Construct, id: string, props: PostgresProps) {
     super(scope, id);
     const { context } = props;
     const image = props.image ?? DefaultImages.POSTGRES;
+    this.image = image;
     const labels = partLabels(context.instance, 'postgresql', 'backend-store', imageVersion(image));
     this.serviceName = `${context.instance}-postgres`;
     this.host = serviceHost(context, this.serviceName);

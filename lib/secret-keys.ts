@@ -11,6 +11,14 @@ export class SecretKeys {
   public static readonly AWS_DEFAULT_REGION = 'AWS_DEFAULT_REGION';
   public static readonly MLFLOW_S3_ARTIFACT_ROOT = 'MLFLOW_S3_ARTIFACT_ROOT';
   public static readonly MLFLOW_S3_ENDPOINT_URL = 'MLFLOW_S3_ENDPOINT_URL';
+  /** Basic auth: the admin user, also what clients set. */
+  public static readonly MLFLOW_TRACKING_USERNAME = 'MLFLOW_TRACKING_USERNAME';
+  /** Basic auth: the admin password, also what clients set. */
+  public static readonly MLFLOW_TRACKING_PASSWORD = 'MLFLOW_TRACKING_PASSWORD';
+  /** Basic auth: the Flask secret key shared by every replica. */
+  public static readonly MLFLOW_FLASK_SERVER_SECRET_KEY = 'MLFLOW_FLASK_SERVER_SECRET_KEY';
+  /** Basic auth: MLflow's auth configuration file (it holds the database URI, so it is a Secret). */
+  public static readonly AUTH_CONFIG_FILE = 'basic_auth.ini';
   /** Assembled by the stack: `postgresql+psycopg2://user:password@host:port/db`, percent-encoded. */
   public static readonly MLFLOW_BACKEND_STORE_URI = 'MLFLOW_BACKEND_STORE_URI';
 

@@ -10,6 +10,7 @@ import { MIGRATION_SCRIPT } from './migration';
 import { resources } from './resources';
 import { s3Env } from './s3-env';
 import { withoutConstructPathLabel } from './stable-labels';
+import { ServerAvailability } from './server-availability';
 import { SecretKeys } from './secret-keys';
 import { restrictedContainer, restrictedPod } from './security';
 import { serviceHost, StoreContext } from './store-context';
@@ -74,6 +75,27 @@ export interface TrackingServerOptions {
    * @default Duration.minutes(5)
    */
   readonly databaseWaitTimeout?: Duration;
+  /**
+   * Scale the server with a HorizontalPodAutoscaler on CPU; `replicas` is then left to it.
+   * @default - a fixed number of replicas
+   */
+  readonly autoscaling?: AutoscalingOptions;
+}
+
+/** HorizontalPodAutoscaler settings for the tracking server. */
+export interface AutoscalingOptions {
+  /**
+   * Fewest pods.
+   * @default 2
+   */
+  readonly minReplicas?: number;
+  /** Most pods. */
+  readonly maxReplicas: number;
+  /**
+   * Average CPU use, in percent of the request, that the autoscaler aims for.
+   * @default 70
+   */
+  readonly cpuUtilizationPercent?: number;
 }
 
 export interface TrackingServerProps extends TrackingServerOptions {
@@ -85,10 +107,28 @@ export interface TrackingServerProps extends TrackingServerOptions {
   readonly backendStore: BackendStoreConnection;
   /** How to reach the artifact store. */
   readonly artifactStore: ArtifactStoreConnection;
+  /**
+   * Run MLflow's basic auth; the Secret then holds the auth keys (see `SecretKeys`).
+   * @default false
+   */
+  readonly auth?: boolean;
+  /**
+   * Serve Prometheus metrics on `/metrics`.
+   * @default false
+   */
+  readonly metrics?: boolean;
+  /**
+   * Host names the server is reached by besides its Service (an Ingress host); added to the allowed hosts.
+   * @default []
+   */
+  readonly publicHosts?: string[];
 }
 
 const MLFLOW_UID = 1000;
 const PORT = 5000;
+const AUTH_DIR = '/etc/mlflow-auth';
+/** Where `--expose-prometheus` keeps its multi-process files: a writable emptyDir. */
+const METRICS_DIR = '/mlflow-metrics';
 
 /** The MLflow tracking server: a Deployment whose pods migrate the schema first, and a NodePort Service. */
 export class TrackingServer extends Construct {
@@ -106,12 +146,18 @@ export class TrackingServer extends Construct {
   public readonly deployment: kplus.Deployment;
   /** The NodePort Service. */
   public readonly service: kplus.Service;
+  /** The MLflow image the server runs. */
+  public readonly image: string;
 
   public constructor(scope: Construct, id: string, props: TrackingServerProps) {
     super(scope, id);
     const { context, secret } = props;
     const image = props.image ?? DefaultImages.MLFLOW;
+    this.image = image;
     const replicas = checkIntegerInRange(props.replicas ?? 2, 'server.replicas', 1, 100);
+    if (props.replicas !== undefined && props.autoscaling !== undefined) {
+      throw new ConfigError('server.replicas and server.autoscaling conflict: with autoscaling, set server.autoscaling.minReplicas instead');
+    }
     const workers = checkIntegerInRange(props.workers ?? 2, 'server.workers', 1, 64);
     this.nodePort = checkIntegerInRange(props.nodePort ?? 30003, 'server.nodePort', 30000, 32767);
     const waitSeconds = (props.databaseWaitTimeout ?? Duration.minutes(5)).toSeconds();
@@ -128,8 +174,20 @@ export class TrackingServer extends Construct {
     const metadata = { name: this.serviceName, namespace: context.namespace, labels: labels.all };
     const fromSecret = (key: string) => kplus.EnvValue.fromSecretValue({ secret, key });
     const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp');
-    const hosts = allowedHosts(this.serviceName, context.namespace, context.clusterDomain, props.allowedHosts ?? []);
+    const hosts = allowedHosts(this.serviceName, context.namespace, context.clusterDomain, [
+      ...(props.publicHosts ?? []).flatMap((h) => [h, `${h}:*`]),
+      ...(props.allowedHosts ?? []),
+    ]);
     const proxied = (props.artifactServing ?? ArtifactServing.PROXIED) === ArtifactServing.PROXIED;
+    const authVolume = props.auth
+      ? kplus.Volume.fromSecret(this, 'auth-config', secret, { name: 'auth-config', items: { [SecretKeys.AUTH_CONFIG_FILE]: { path: SecretKeys.AUTH_CONFIG_FILE } } })
+      : undefined;
+    const authEnv: Record<string, kplus.EnvValue> = authVolume ? { MLFLOW_AUTH_CONFIG_PATH: kplus.EnvValue.fromValue(`${AUTH_DIR}/${SecretKeys.AUTH_CONFIG_FILE}`) } : {};
+    const authMounts = authVolume ? [{ path: AUTH_DIR, volume: authVolume, readOnly: true }] : [];
+    const metricsVolume = props.metrics ? kplus.Volume.fromEmptyDir(this, 'metrics', 'metrics') : undefined;
+    const serverArgs = ['server', '--host', '0.0.0.0', '--port', String(PORT), '--workers', String(workers), proxied ? '--serve-artifacts' : '--no-serve-artifacts'];
+    if (props.auth) serverArgs.push('--app-name', 'basic-auth');
+    if (metricsVolume) serverArgs.push('--expose-prometheus', METRICS_DIR);
 
     this.deployment = new kplus.Deployment(this, 'deployment', {
       metadata,
@@ -147,17 +205,18 @@ export class TrackingServer extends Construct {
           MLFLOW_BACKEND_STORE_URI: fromSecret(SecretKeys.MLFLOW_BACKEND_STORE_URI),
           MLFLOW_DB_WAIT_SECONDS: kplus.EnvValue.fromValue(String(waitSeconds)),
           HOME: kplus.EnvValue.fromValue('/tmp'),
+          ...authEnv,
         },
         securityContext: restrictedContainer(MLFLOW_UID),
         resources: resources(100, 256, 1000, 1024),
-        volumeMounts: [{ path: '/tmp', volume: tmp }],
+        volumeMounts: [{ path: '/tmp', volume: tmp }, ...authMounts],
       }],
       containers: [{
         name: 'mlflow',
         image,
         imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
         command: ['mlflow'],
-        args: ['server', '--host', '0.0.0.0', '--port', String(PORT), '--workers', String(workers), proxied ? '--serve-artifacts' : '--no-serve-artifacts'],
+        args: serverArgs,
         ports: [{ name: 'http', number: PORT }],
         envVariables: {
           MLFLOW_BACKEND_STORE_URI: fromSecret(SecretKeys.MLFLOW_BACKEND_STORE_URI),
@@ -167,6 +226,8 @@ export class TrackingServer extends Construct {
           MLFLOW_SERVER_CORS_ALLOWED_ORIGINS: kplus.EnvValue.fromValue(corsOrigins(hosts, props.corsAllowedOrigins ?? []).join(',')),
           HOME: kplus.EnvValue.fromValue('/tmp'),
           PYTHONUNBUFFERED: kplus.EnvValue.fromValue('1'),
+          ...authEnv,
+          ...(props.auth ? { MLFLOW_FLASK_SERVER_SECRET_KEY: fromSecret(SecretKeys.MLFLOW_FLASK_SERVER_SECRET_KEY) } : {}),
         },
         securityContext: restrictedContainer(MLFLOW_UID),
         resources: props.resources ?? resources(250, 1024, 2000, 2048),
@@ -174,7 +235,7 @@ export class TrackingServer extends Construct {
         startup: kplus.Probe.fromHttpGet('/health', { port: PORT, periodSeconds: Duration.seconds(5), failureThreshold: 60, timeoutSeconds: Duration.seconds(5) }),
         readiness: kplus.Probe.fromHttpGet('/health', { port: PORT, periodSeconds: Duration.seconds(10), failureThreshold: 3, timeoutSeconds: Duration.seconds(5) }),
         liveness: kplus.Probe.fromHttpGet('/health', { port: PORT, periodSeconds: Duration.seconds(20), failureThreshold: 6, timeoutSeconds: Duration.seconds(5) }),
-        volumeMounts: [{ path: '/tmp', volume: tmp }],
+        volumeMounts: [{ path: '/tmp', volume: tmp }, ...authMounts, ...(metricsVolume ? [{ path: METRICS_DIR, volume: metricsVolume }] : [])],
       }],
     });
     this.deployment.select(kplus.LabelSelector.of({ labels: labels.selector }));
@@ -182,6 +243,14 @@ export class TrackingServer extends Construct {
     // A Service named like the CLI's env prefix would inject MLFLOW_PORT=tcp://..., which `mlflow server` reads as --port.
     ApiObject.of(this.deployment).addJsonPatch(JsonPatch.add('/spec/template/spec/enableServiceLinks', false));
     withoutConstructPathLabel(this.deployment);
+
+    new ServerAvailability(this, 'availability', {
+      context,
+      deployment: this.deployment,
+      labels,
+      replicas,
+      autoscaling: props.autoscaling,
+    });
 
     this.service = new kplus.Service(this, 'service', {
       metadata,

@@ -1,6 +1,6 @@
 import { Duration, Size } from 'cdk8s';
 import { Cpu } from 'cdk8s-plus-28';
-import { ArtifactServing, ArtifactStore, BackendStore, Credentials, MlflowStackProps } from '../../lib';
+import { ArtifactServing, ArtifactStore, BackendStore, Credentials, MlflowStackProps, Permission } from '../../lib';
 import { TEST_VALUES } from './synth';
 
 /** The default stack and several non-default ones; every check that holds for all runs over these. */
@@ -33,6 +33,15 @@ export const CONFIGURATIONS: Record<string, Partial<MlflowStackProps>> = {
     backendStore: BackendStore.postgres({ storage: Size.gibibytes(50), storageClassName: 'fast-ssd', image: 'docker.io/library/postgres:16.10-bookworm' }),
     artifactStore: ArtifactStore.minio({ storage: Size.gibibytes(200), storageClassName: 'standard' }),
     bucketJob: { waitTimeout: Duration.minutes(2) },
+  },
+  'every production feature': {
+    credentials: Credentials.fromValues({ ...TEST_VALUES, adminUsername: 'root', adminPassword: 'admin-pass%word#12' }),
+    auth: { defaultPermission: Permission.NO_PERMISSIONS },
+    ingress: { host: 'mlflow.example.com', tlsSecretName: 'mlflow-tls', className: 'nginx', maxBodySize: Size.gibibytes(5) },
+    metrics: { interval: Duration.seconds(15) },
+    garbageCollection: { schedule: '@daily', olderThan: Duration.days(7) },
+    backup: { schedule: '15 1 * * 1-5', retention: Duration.days(30) },
+    server: { autoscaling: { minReplicas: 2, maxReplicas: 6 } },
   },
   'credentials with an S3 endpoint': {
     credentials: Credentials.fromValues({ ...TEST_VALUES, s3EndpointUrl: 'http://ceph-rgw.storage.svc:7480', awsRegion: 'eu-west-1' }),

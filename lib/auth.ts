@@ -1,0 +1,52 @@
+import { createHmac } from 'crypto';
+import { CredentialValues } from './credentials';
+
+/** What every signed-in user may do with experiments and models they were given no explicit permission on. */
+export enum Permission {
+  /** Read everything. */
+  READ = 'READ',
+  /** Read and write everything. */
+  EDIT = 'EDIT',
+  /** Read, write and delete everything. */
+  MANAGE = 'MANAGE',
+  /** Nothing without an explicit permission. */
+  NO_PERMISSIONS = 'NO_PERMISSIONS',
+}
+
+/** MLflow's built-in basic authentication (`mlflow server --app-name basic-auth`). */
+export interface AuthOptions {
+  /**
+   * Turn basic auth on or off.
+   * @default - on when the credentials carry an admin password (MLFLOW_TRACKING_PASSWORD), as `.env.example` does
+   */
+  readonly enabled?: boolean;
+  /**
+   * Permission of every user on resources they have no explicit permission on.
+   * @default Permission.READ
+   */
+  readonly defaultPermission?: Permission;
+}
+
+/** The Secret entries basic auth needs: admin credentials, the shared Flask key, and MLflow's auth config file. */
+export function authSecretEntries(values: CredentialValues, databaseUri: string, defaultPermission: Permission): Record<string, string> {
+  const username = values.adminUsername ?? 'admin';
+  const password = values.adminPassword!;
+  // Stable across synths (a new key would log every user out) and secret, because it is derived from secrets.
+  const flaskKey = values.flaskSecretKey ?? createHmac('sha256', `${password}\0${values.postgresPassword}`).update('mlflow-flask-secret-key').digest('hex');
+  // MLflow reads the file with configparser, whose interpolation treats '%' as special.
+  const ini = (value: string) => value.replace(/%/g, '%%');
+  return {
+    MLFLOW_TRACKING_USERNAME: username,
+    MLFLOW_TRACKING_PASSWORD: password,
+    MLFLOW_FLASK_SERVER_SECRET_KEY: flaskKey,
+    'basic_auth.ini': [
+      '[mlflow]',
+      `default_permission = ${defaultPermission}`,
+      `database_uri = ${ini(databaseUri)}`,
+      `admin_username = ${ini(username)}`,
+      `admin_password = ${ini(password)}`,
+      'authorization_function = mlflow.server.auth:authenticate_request_basic_auth',
+      '',
+    ].join('\n'),
+  };
+}
