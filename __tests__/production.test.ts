@@ -146,7 +146,7 @@ describe('ingress', () => {
   test('routes the host to the server Service, with TLS and a body-size hint', () => {
     expect(ingress.spec.rules[0]).toEqual({ host: 'mlflow.example.com', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'mlflow', port: { number: 5000 } } } }] } });
     expect(ingress.spec.tls).toEqual([{ hosts: ['mlflow.example.com'], secretName: 'mlflow-tls' }]);
-    expect(ingress.metadata.annotations['nginx.ingress.kubernetes.io/proxy-body-size']).toBe('2048m');
+    expect(ingress.metadata.annotations?.['nginx.ingress.kubernetes.io/proxy-body-size']).toBe('2048m');
   });
 
   test('adds the host to the allowed hosts and CORS origins', () => {
