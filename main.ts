@@ -22,8 +22,12 @@ function credentialsFile(): string {
 try {
   const app = new App();
   const chart = new Chart(app, 'mlflow');
-  new MlflowStack(chart, 'mlflow', { credentials: Credentials.fromEnvFile(credentialsFile()) });
+  const credentials = Credentials.fromEnvFile(credentialsFile());
+  new MlflowStack(chart, 'mlflow', { credentials });
   app.synth();
+  if (credentials.values?.adminPassword === undefined) {
+    process.stderr.write('note: MLflow basic auth is off: anyone who reaches the node port can read and change everything. Set MLFLOW_TRACKING_PASSWORD in .env to turn it on.\n');
+  }
   process.stdout.write(`wrote ${app.outdir}/${chart.node.id}.k8s.yaml\n`);
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err;

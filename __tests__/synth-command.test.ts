@@ -44,11 +44,21 @@ test('a good .env gives YAML that parses into the stack\'s objects', () => {
   const file = path.join(work, 'good.env');
   fs.writeFileSync(file, fs.readFileSync(path.join(root, '.env.example'), 'utf8').replace("'change-me-postgres'", `'p@ss:w/rd#%?&"q'`));
   const result = synth({ MLFLOW_ENV_FILE: file });
-  expect(result.stderr).toBe('');
+  expect(result.stderr).toBe('note: MLflow basic auth is off: anyone who reaches the node port can read and change everything. Set MLFLOW_TRACKING_PASSWORD in .env to turn it on.\n');
   expect(result.status).toBe(0);
   const docs = parseAllDocuments(fs.readFileSync(path.join(result.outdir, 'mlflow.k8s.yaml'), 'utf8')).map((d) => d.toJS());
   expect(docs.map((d) => d.kind).filter((k) => k !== 'NetworkPolicy')).toEqual(['Service', 'StatefulSet', 'Service', 'StatefulSet', 'Secret', 'Job', 'Deployment', 'PodDisruptionBudget', 'Service', 'CronJob']);
   expect(docs.find((d) => d.kind === 'Secret').stringData.POSTGRES_PASSWORD).toBe(`p@ss:w/rd#%?&"q`);
+});
+
+test('an admin password in .env turns basic auth on, silently', () => {
+  const file = path.join(work, 'auth.env');
+  fs.writeFileSync(file, fs.readFileSync(path.join(root, '.env.example'), 'utf8').replace("# MLFLOW_TRACKING_PASSWORD='change-me-admin-password'", "MLFLOW_TRACKING_PASSWORD='a-long-admin-password'"));
+  const result = synth({ MLFLOW_ENV_FILE: file });
+  expect(result.stderr).toBe('');
+  expect(result.status).toBe(0);
+  const docs = parseAllDocuments(fs.readFileSync(path.join(result.outdir, 'mlflow.k8s.yaml'), 'utf8')).map((d) => d.toJS());
+  expect(docs.find((d) => d.kind === 'Deployment').spec.template.spec.containers[0].args).toEqual(expect.arrayContaining(['--app-name', 'basic-auth']));
 });
 
 test('an edit to lib/ shows in the next synth (the build cache is keyed on content)', () => {
