@@ -1,0 +1,33 @@
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+/**
+ * The public API follows jsii's rules (so the library can be published for Python, Java, .NET, Go):
+ * the jsii compiler, not a lint, compiles lib/ in a scratch copy and writes the assembly.
+ */
+const root = path.resolve(__dirname, '..');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mlflow-jsii-'));
+afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+
+test('jsii compiles the library and its assembly has the public constructs', () => {
+  for (const entry of ['lib', 'imports', 'package.json', 'tsconfig.json', 'tsconfig.lib.json', 'README.md']) {
+    fs.cpSync(path.join(root, entry), path.join(work, entry), { recursive: true });
+  }
+  fs.symlinkSync(path.join(root, 'node_modules'), path.join(work, 'node_modules'));
+  const result = spawnSync(process.execPath, [require.resolve('jsii/bin/jsii'), '--silence-warnings=reserved-word'], {
+    cwd: work,
+    encoding: 'utf8',
+    env: { ...process.env, JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION: '1' },
+  });
+  expect(result.stdout + result.stderr).toMatch(/Errors: 0 \| Warnings: 0/);
+  expect(result.status).toBe(0);
+  const assembly = JSON.parse(fs.readFileSync(path.join(work, '.jsii'), 'utf8'));
+  const types = Object.keys(assembly.types).map((fqn) => fqn.split('.').pop());
+  expect(types).toEqual(expect.arrayContaining(['MlflowStack', 'MlflowStackProps', 'Credentials', 'BackendStore', 'ArtifactStore', 'TrackingServerOptions', 'AuthOptions', 'Permission']));
+  for (const fqn of Object.keys(assembly.types)) {
+    const t = assembly.types[fqn];
+    for (const p of t.properties ?? []) if (t.kind === 'interface' && t.datatype) expect({ fqn, prop: p.name, immutable: p.immutable }).toEqual({ fqn, prop: p.name, immutable: true });
+  }
+}, 180_000);
