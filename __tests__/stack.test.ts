@@ -114,8 +114,8 @@ describe('PostgreSQL', () => {
 
   test('probes with pg_isready over TCP', () => {
     for (const probe of [container.readinessProbe, container.livenessProbe, container.startupProbe]) {
-      expect(probe.exec.command[0]).toBe('pg_isready');
-      expect(probe.exec.command).toContain('--host=127.0.0.1');
+      expect(probe.exec.command.slice(0, 2)).toEqual(['/bin/sh', '-c']);
+      expect(probe.exec.command[2]).toMatch(/^exec pg_isready --host=127\.0\.0\.1 --port=5432 .*--username="\$POSTGRES_USER"/);
     }
     expect(container.startupProbe.periodSeconds * container.startupProbe.failureThreshold).toBeGreaterThanOrEqual(300);
   });

@@ -82,7 +82,11 @@ export class Postgres extends Construct {
     });
 
     const fromSecret = (name: string, key: string): k8s.EnvVar => ({ name, valueFrom: { secretKeyRef: { name: context.secretName, key } } });
-    const isReady: k8s.Probe = { exec: { command: ['pg_isready', '--host=127.0.0.1', `--port=${PORT}`, '--timeout=3'] } };
+    // As the configured user: pg_isready's default role (the OS user, postgres) may not exist,
+    // and each probe would log a FATAL line. The shell reads the Secret-fed env at probe time.
+    const isReady: k8s.Probe = {
+      exec: { command: ['/bin/sh', '-c', `exec pg_isready --host=127.0.0.1 --port=${PORT} --timeout=3 --username="$POSTGRES_USER" --dbname="$POSTGRES_DB"`] },
+    };
 
     new k8s.KubeStatefulSet(this, 'statefulset', {
       metadata,
