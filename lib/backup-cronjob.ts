@@ -3,7 +3,6 @@ import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { ArtifactStoreConnection } from './artifact-store';
 import { BackendStoreConnection } from './backend-store';
-import { parseCron } from './cron';
 import { ConfigError } from './errors';
 import { DefaultImages } from './images';
 import { PartLabels } from './labels';
@@ -11,7 +10,8 @@ import { resources } from './resources';
 import { s3Env } from './s3-env';
 import { BACKUP_DUMP_SCRIPT, BACKUP_UPLOAD_SCRIPT } from './s3-scripts';
 import { SecretKeys } from './secret-keys';
-import { restrictedContainer, restrictedPod } from './security';
+import { restrictedContainer } from './security';
+import { maintenanceCronJobProps } from './maintenance-cronjob';
 import { withoutConstructPathLabel } from './stable-labels';
 import { StoreContext } from './store-context';
 
@@ -85,17 +85,12 @@ export class DatabaseBackup extends Construct {
     const scratch = kplus.Volume.fromEmptyDir(this, 'backup', 'backup');
     const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp');
     const cronJob = new kplus.CronJob(this, 'cronjob', {
-      metadata: { name: `${context.instance}-backup`, namespace: context.namespace, labels: props.labels.all },
-      schedule: parseCron(props.schedule ?? '0 2 * * *', 'backup.schedule'),
-      concurrencyPolicy: kplus.ConcurrencyPolicy.FORBID,
-      startingDeadline: Duration.hours(1),
-      successfulJobsRetained: 3,
-      failedJobsRetained: 3,
-      backoffLimit: 2,
-      activeDeadline: Duration.hours(6),
-      restartPolicy: kplus.RestartPolicy.NEVER,
-      securityContext: restrictedPod(MC_UID),
-      automountServiceAccountToken: false,
+      ...maintenanceCronJobProps(
+        { name: `${context.instance}-backup`, namespace: context.namespace, labels: props.labels.all },
+        props.schedule ?? '0 2 * * *',
+        'backup.schedule',
+        MC_UID,
+      ),
       initContainers: [{
         name: 'dump',
         image: props.image ?? DefaultImages.POSTGRES,

@@ -2,12 +2,12 @@ import { Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { ArtifactStoreConnection } from './artifact-store';
-import { parseCron } from './cron';
 import { PartLabels } from './labels';
 import { resources } from './resources';
 import { s3Env } from './s3-env';
 import { SecretKeys } from './secret-keys';
-import { restrictedContainer, restrictedPod } from './security';
+import { restrictedContainer } from './security';
+import { maintenanceCronJobProps } from './maintenance-cronjob';
 import { withoutConstructPathLabel } from './stable-labels';
 import { StoreContext } from './store-context';
 import { ConfigError } from './errors';
@@ -59,17 +59,12 @@ export class GarbageCollection extends Construct {
     const fromSecret = (key: string) => kplus.EnvValue.fromSecretValue({ secret, key });
     const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp');
     const cronJob = new kplus.CronJob(this, 'cronjob', {
-      metadata: { name: `${context.instance}-gc`, namespace: context.namespace, labels: props.labels.all },
-      schedule: parseCron(props.schedule ?? '30 3 * * *', 'garbageCollection.schedule'),
-      concurrencyPolicy: kplus.ConcurrencyPolicy.FORBID,
-      startingDeadline: Duration.hours(1),
-      successfulJobsRetained: 3,
-      failedJobsRetained: 3,
-      backoffLimit: 2,
-      activeDeadline: Duration.hours(6),
-      restartPolicy: kplus.RestartPolicy.NEVER,
-      securityContext: restrictedPod(MLFLOW_UID),
-      automountServiceAccountToken: false,
+      ...maintenanceCronJobProps(
+        { name: `${context.instance}-gc`, namespace: context.namespace, labels: props.labels.all },
+        props.schedule ?? '30 3 * * *',
+        'garbageCollection.schedule',
+        MLFLOW_UID,
+      ),
       containers: [{
         name: 'gc',
         image: props.image,
