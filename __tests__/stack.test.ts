@@ -278,6 +278,11 @@ describe('tracking server', () => {
     expect(envOf(c, 'MLFLOW_SERVER_CORS_ALLOWED_ORIGINS').value.split(',')).toEqual(expect.arrayContaining(['https://nb.example.com', 'http://203.0.113.7:30003']));
   });
 
+  test('never advertises presigned S3 transfers, which would send clients to the in-cluster endpoint', () => {
+    expect(envOf(server, 'MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD').value).toBe('false');
+    expect(envOf(server, 'MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD').value).toBe('false');
+  });
+
   test('disables service links, so MLFLOW_PORT=tcp://... is never injected', () => {
     expect(pod.enableServiceLinks).toBe(false);
   });
@@ -315,11 +320,11 @@ describe('every container', () => {
     const custom = synthStack({
       backendStore: BackendStore.postgres({ image: 'r.example.com/postgres:17.7' }),
       artifactStore: ArtifactStore.minio({ image: 'r.example.com/minio:RELEASE.x' }),
-      server: { image: 'r.example.com/mlflow:3.17.2' },
+      server: { image: 'r.example.com/mlflow:3.18.0' },
       bucketJob: { image: 'r.example.com/mc:RELEASE.y' },
     });
     const images = podSpecs(custom).flatMap(({ spec }) => containersOf(spec).map((c) => c.image));
-    expect(new Set(images)).toEqual(new Set(['r.example.com/postgres:17.7', 'r.example.com/minio:RELEASE.x', 'r.example.com/mlflow:3.17.2', 'r.example.com/mc:RELEASE.y']));
+    expect(new Set(images)).toEqual(new Set(['r.example.com/postgres:17.7', 'r.example.com/minio:RELEASE.x', 'r.example.com/mlflow:3.18.0', 'r.example.com/mc:RELEASE.y']));
   });
 });
 

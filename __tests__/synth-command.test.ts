@@ -74,8 +74,8 @@ test('an edit to lib/ shows in the next synth (the build cache is keyed on conte
     const docs = parseAllDocuments(fs.readFileSync(path.join(project, 'dist', 'mlflow.k8s.yaml'), 'utf8')).map((d) => d.toJS());
     return docs.find((d) => d.kind === 'Deployment').spec.template.spec.containers[0].image;
   };
-  expect(synthImage()).toBe('ghcr.io/mlflow/mlflow:v3.17.2-full');
+  expect(synthImage()).toBe('ghcr.io/mlflow/mlflow:v3.18.0-full');
   const images = path.join(project, 'lib', 'images.ts');
-  fs.writeFileSync(images, fs.readFileSync(images, 'utf8').replace('v3.17.2-full', 'v9.9.9-full'));
+  fs.writeFileSync(images, fs.readFileSync(images, 'utf8').replace('v3.18.0-full', 'v9.9.9-full'));
   expect(synthImage()).toBe('ghcr.io/mlflow/mlflow:v9.9.9-full');
 });

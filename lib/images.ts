@@ -3,7 +3,7 @@
  */
 export class DefaultImages {
   /** MLflow with psycopg2 and boto3 (the plain `vX.Y.Z` image has neither). */
-  public static readonly MLFLOW = 'ghcr.io/mlflow/mlflow:v3.17.2-full';
+  public static readonly MLFLOW = 'ghcr.io/mlflow/mlflow:v3.18.0-full';
   /** The Debian-based PostgreSQL image; it runs as uid 999. */
   public static readonly POSTGRES = 'docker.io/library/postgres:17.7-bookworm';
   /** MinIO's last published server image; Docker Hub no longer serves MinIO. */

@@ -29,7 +29,7 @@ export enum ArtifactServing {
 export interface TrackingServerOptions {
   /**
    * MLflow image; it must contain mlflow 3.x, psycopg2 and boto3.
-   * @default 'ghcr.io/mlflow/mlflow:v3.17.2-full'
+   * @default 'ghcr.io/mlflow/mlflow:v3.18.0-full'
    */
   readonly image?: string;
   /**
@@ -224,6 +224,10 @@ export class TrackingServer extends Construct {
           ...s3Env(secret, props.artifactStore),
           MLFLOW_SERVER_ALLOWED_HOSTS: kplus.EnvValue.fromValue(hosts.join(',')),
           MLFLOW_SERVER_CORS_ALLOWED_ORIGINS: kplus.EnvValue.fromValue(corsOrigins(hosts, props.corsAllowedOrigins ?? []).join(',')),
+          // Presigned multipart transfers would send clients straight to the S3 endpoint, which is
+          // in-cluster (MinIO) or credentialed: proxied artifacts must stay proxied.
+          MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD: kplus.EnvValue.fromValue('false'),
+          MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD: kplus.EnvValue.fromValue('false'),
           HOME: kplus.EnvValue.fromValue('/tmp'),
           PYTHONUNBUFFERED: kplus.EnvValue.fromValue('1'),
           ...authEnv,

@@ -24,7 +24,7 @@ export const CONFIGURATIONS: Record<string, Partial<MlflowStackProps>> = {
       nodePort: 31555,
       replicas: 3,
       workers: 4,
-      image: 'registry.example.com/mlflow:3.17.2-custom',
+      image: 'registry.example.com/mlflow:3.18.0-custom',
       allowedHosts: ['mlflow.example.com', '203.0.113.7:31555'],
       corsAllowedOrigins: ['https://notebooks.example.com'],
       resources: { cpu: { request: Cpu.millis(500), limit: Cpu.units(4) }, memory: { request: Size.gibibytes(2), limit: Size.gibibytes(4) } },
