@@ -23,6 +23,29 @@ describe.each(cases)('%s', (_name, objects) => {
     expect(violations).toEqual([]);
   });
 
+  test('values are written the way the API server stores them, so a re-apply changes nothing', () => {
+    const found: string[] = [];
+    const walk = (value: unknown, at: string): void => {
+      if (Array.isArray(value)) return value.forEach((v, i) => walk(v, `${at}[${i}]`));
+      if (value === null || typeof value !== 'object') return;
+      for (const [k, v] of Object.entries(value)) {
+        const here = `${at}.${k}`;
+        if (k === 'cpu' && typeof v === 'string' && /^\d+000m$/.test(v)) found.push(`${here}=${v} (whole cores)`);
+        if ((k === 'memory' || k === 'storage') && typeof v === 'string' && /^\d+Mi$/.test(v) && parseInt(v, 10) % 1024 === 0) found.push(`${here}=${v} (whole Gi)`);
+        if (k === 'hostNetwork' && v === false) found.push(`${here}=false`);
+        if (k === 'minReadySeconds' && v === 0) found.push(`${here}=0`);
+        if (k === 'stringData') found.push(here);
+        if (Array.isArray(v) && v.length === 0 && ['externalIPs', 'ingress', 'egress'].includes(k)) found.push(`${here}=[]`);
+        walk(v, here);
+      }
+    };
+    for (const o of objects) walk(o, `${o.kind}/${o.metadata.name}`);
+    for (const o of objects.filter((x) => x.kind === 'StatefulSet')) {
+      for (const t of o.spec.volumeClaimTemplates) expect(t).toMatchObject({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', spec: { volumeMode: 'Filesystem' }, status: { phase: 'Pending' } });
+    }
+    expect(found).toEqual([]);
+  });
+
   test('no secret value appears outside a Secret object', () => {
     const secrets = objects.filter((o) => o.kind === 'Secret').flatMap((s) => Object.entries(secretContent(s)));
     // Values that are secret; settings such as the database name or region are not.

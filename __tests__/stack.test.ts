@@ -96,14 +96,14 @@ describe('PostgreSQL', () => {
 
   test('has one claim per replica, retained on delete, sized 10Gi by default', () => {
     expect(sts.spec.volumeClaimTemplates).toHaveLength(1);
-    expect(sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe('10240Mi');
+    expect(sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe('10Gi');
     expect(sts.spec.volumeClaimTemplates[0].spec.storageClassName).toBeUndefined();
     expect(sts.spec.persistentVolumeClaimRetentionPolicy).toEqual({ whenDeleted: 'Retain', whenScaled: 'Retain' });
   });
 
   test('storage size and class are configurable', () => {
     const custom = one(synthStack({ backendStore: BackendStore.postgres({ storage: Size.gibibytes(50), storageClassName: 'fast' }) }), 'StatefulSet', 'mlflow-postgres');
-    expect(custom.spec.volumeClaimTemplates[0].spec).toMatchObject({ storageClassName: 'fast', resources: { requests: { storage: '51200Mi' } } });
+    expect(custom.spec.volumeClaimTemplates[0].spec).toMatchObject({ storageClassName: 'fast', resources: { requests: { storage: '50Gi' } } });
   });
 
   test('keeps PGDATA in a subdirectory of the volume, so initdb works on a fresh disk', () => {
@@ -162,7 +162,7 @@ describe('MinIO', () => {
   });
 
   test('stores data on a retained claim and uses a registry that still serves MinIO', () => {
-    expect(sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe('20480Mi');
+    expect(sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe('20Gi');
     expect(container.volumeMounts).toContainEqual({ name: 'data', mountPath: '/data' });
     expect(container.image).toMatch(/^quay\.io\/minio\/minio:RELEASE\./);
   });
@@ -290,7 +290,7 @@ describe('tracking server', () => {
   test('replicas, workers and resources are decisions, and configurable', () => {
     expect(deployment.spec.replicas).toBe(2);
     expect(deployment.spec.strategy.rollingUpdate).toEqual({ maxSurge: 1, maxUnavailable: 0 });
-    expect(server.resources).toEqual({ requests: { cpu: '250m', memory: '1024Mi' }, limits: { cpu: '2000m', memory: '2048Mi' } });
+    expect(server.resources).toEqual({ requests: { cpu: '250m', memory: '1Gi' }, limits: { cpu: '2', memory: '2Gi' } });
     const custom = one(synthStack({ server: { replicas: 4, workers: 8 } }), 'Deployment');
     expect(custom.spec.replicas).toBe(4);
     expect(custom.spec.template.spec.containers[0].args).toEqual(expect.arrayContaining(['--workers', '8']));

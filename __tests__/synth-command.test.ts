@@ -48,7 +48,7 @@ test('a good .env gives YAML that parses into the stack\'s objects', () => {
   expect(result.status).toBe(0);
   const docs = parseAllDocuments(fs.readFileSync(path.join(result.outdir, 'mlflow.k8s.yaml'), 'utf8')).map((d) => d.toJS());
   expect(docs.map((d) => d.kind).filter((k) => k !== 'NetworkPolicy')).toEqual(['Service', 'StatefulSet', 'Service', 'StatefulSet', 'Secret', 'Job', 'Deployment', 'PodDisruptionBudget', 'Service', 'CronJob']);
-  expect(docs.find((d) => d.kind === 'Secret').stringData.POSTGRES_PASSWORD).toBe(`p@ss:w/rd#%?&"q`);
+  expect(Buffer.from(docs.find((d) => d.kind === 'Secret').data.POSTGRES_PASSWORD, 'base64').toString()).toBe(`p@ss:w/rd#%?&"q`);
 });
 
 test('an admin password in .env turns basic auth on, silently', () => {

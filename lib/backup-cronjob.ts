@@ -12,7 +12,7 @@ import { BACKUP_DUMP_SCRIPT, BACKUP_UPLOAD_SCRIPT } from './s3-scripts';
 import { SecretKeys } from './secret-keys';
 import { restrictedContainer } from './security';
 import { maintenanceCronJobProps } from './maintenance-cronjob';
-import { withoutConstructPathLabel } from './stable-labels';
+import { inServerForm } from './server-form';
 import { StoreContext } from './store-context';
 
 /** Scheduled `pg_dump` of the database into the artifact bucket. */
@@ -64,6 +64,9 @@ export interface DatabaseBackupProps extends BackupOptions {
 
 const POSTGRES_UID = 999;
 const MC_UID = 1000;
+const DUMP_RESOURCES = resources(100, 128, 1000, 512);
+const UPLOAD_RESOURCES = resources(50, 64, 500, 256);
+const TEMPLATE = '/spec/jobTemplate/spec/template';
 
 /**
  * A CronJob whose pod dumps the database (init container, PostgreSQL image) to a scratch volume,
@@ -105,7 +108,7 @@ export class DatabaseBackup extends Construct {
           PGCONNECT_TIMEOUT: kplus.EnvValue.fromValue('30'),
         },
         securityContext: restrictedContainer(POSTGRES_UID),
-        resources: resources(100, 128, 1000, 512),
+        resources: DUMP_RESOURCES,
         volumeMounts: [{ path: '/backup', volume: scratch }, { path: '/tmp', volume: tmp }],
       }],
       containers: [{
@@ -122,11 +125,14 @@ export class DatabaseBackup extends Construct {
           HOME: kplus.EnvValue.fromValue('/tmp'),
         },
         securityContext: restrictedContainer(MC_UID),
-        resources: resources(50, 64, 500, 256),
+        resources: UPLOAD_RESOURCES,
         volumeMounts: [{ path: '/backup', volume: scratch, readOnly: true }, { path: '/tmp', volume: tmp }],
       }],
     });
     for (const [key, value] of Object.entries(props.labels.all)) cronJob.podMetadata.addLabel(key, value);
-    withoutConstructPathLabel(cronJob, '/spec/jobTemplate/spec/template');
+    inServerForm(cronJob, TEMPLATE, [
+      { path: `${TEMPLATE}/spec/initContainers/0`, resources: DUMP_RESOURCES },
+      { path: `${TEMPLATE}/spec/containers/0`, resources: UPLOAD_RESOURCES },
+    ]);
   }
 }

@@ -9,7 +9,7 @@ import { imageVersion, partLabels } from './labels';
 import { resources } from './resources';
 import { s3Env } from './s3-env';
 import { SecretKeys } from './secret-keys';
-import { withoutConstructPathLabel } from './stable-labels';
+import { inServerForm } from './server-form';
 import { restrictedContainer, restrictedPod } from './security';
 import { StoreContext } from './store-context';
 import { checkIntegerInRange } from './validate';
@@ -43,6 +43,7 @@ export interface BucketJobProps extends BucketJobOptions {
 }
 
 const MC_UID = 1000;
+const MC_RESOURCES = resources(50, 64, 500, 256);
 
 /**
  * A Job that makes the artifact bucket exist. A Job's pod template is immutable, so the name ends
@@ -91,11 +92,11 @@ export class BucketJob extends Construct {
           HOME: kplus.EnvValue.fromValue('/tmp'),
         },
         securityContext: restrictedContainer(MC_UID),
-        resources: resources(50, 64, 500, 256),
+        resources: MC_RESOURCES,
         volumeMounts: [{ path: '/tmp', volume: tmp }],
       }],
     });
     for (const [key, value] of Object.entries(labels.all)) job.podMetadata.addLabel(key, value);
-    withoutConstructPathLabel(job);
+    inServerForm(job, '/spec/template', [{ path: '/spec/template/spec/containers/0', resources: MC_RESOURCES }]);
   }
 }

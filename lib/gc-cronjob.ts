@@ -8,7 +8,7 @@ import { s3Env } from './s3-env';
 import { SecretKeys } from './secret-keys';
 import { restrictedContainer } from './security';
 import { maintenanceCronJobProps } from './maintenance-cronjob';
-import { withoutConstructPathLabel } from './stable-labels';
+import { inServerForm } from './server-form';
 import { StoreContext } from './store-context';
 import { ConfigError } from './errors';
 
@@ -44,6 +44,8 @@ export interface GarbageCollectionProps extends GarbageCollectionOptions {
 }
 
 const MLFLOW_UID = 1000;
+const GC_RESOURCES = resources(100, 256, 1000, 1024);
+const TEMPLATE = '/spec/jobTemplate/spec/template';
 const GC_SCRIPT = 'exec mlflow gc --backend-store-uri "$MLFLOW_BACKEND_STORE_URI" --older-than "$MLFLOW_GC_OLDER_THAN"';
 
 /** `mlflow gc` as a CronJob that never overlaps itself. */
@@ -83,11 +85,11 @@ export class GarbageCollection extends Construct {
           HOME: kplus.EnvValue.fromValue('/tmp'),
         },
         securityContext: restrictedContainer(MLFLOW_UID),
-        resources: resources(100, 256, 1000, 1024),
+        resources: GC_RESOURCES,
         volumeMounts: [{ path: '/tmp', volume: tmp }],
       }],
     });
     for (const [key, value] of Object.entries(props.labels.all)) cronJob.podMetadata.addLabel(key, value);
-    withoutConstructPathLabel(cronJob, '/spec/jobTemplate/spec/template');
+    inServerForm(cronJob, TEMPLATE, [{ path: `${TEMPLATE}/spec/containers/0`, resources: GC_RESOURCES }]);
   }
 }

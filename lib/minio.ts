@@ -4,7 +4,8 @@ import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { DefaultImages } from './images';
 import { imageVersion, partLabels } from './labels';
-import { resources, storageQuantity, toKubeResources } from './resources';
+import { resources } from './resources';
+import { canonicalResources, canonicalSize, statefulSetInServerForm } from './server-form';
 import { SecretKeys } from './secret-keys';
 import { restrictedContainerSpec, restrictedPodSpec } from './security';
 import { serviceHost, StoreContext } from './store-context';
@@ -78,7 +79,7 @@ export class Minio extends Construct {
     const fromSecret = (name: string, key: string): k8s.EnvVar => ({ name, valueFrom: { secretKeyRef: { name: context.secretName, key } } });
     const httpGet = (path: string): k8s.Probe => ({ httpGet: { path, port: k8s.IntOrString.fromString('s3') }, timeoutSeconds: 5 });
 
-    new k8s.KubeStatefulSet(this, 'statefulset', {
+    statefulSetInServerForm(this, 'statefulset', {
       metadata,
       spec: {
         serviceName: this.serviceName,
@@ -105,7 +106,7 @@ export class Minio extends Construct {
                 { name: 'MINIO_UPDATE', value: 'off' },
               ],
               securityContext: restrictedContainerSpec(MINIO_UID),
-              resources: toKubeResources(props.resources ?? resources(250, 512, 2000, 2048)),
+              resources: canonicalResources(props.resources ?? resources(250, 512, 2000, 2048)),
               startupProbe: { ...httpGet('/minio/health/live'), periodSeconds: 5, failureThreshold: 60 },
               readinessProbe: { ...httpGet('/minio/health/ready'), periodSeconds: 10, failureThreshold: 3 },
               livenessProbe: { ...httpGet('/minio/health/live'), periodSeconds: 20, failureThreshold: 6 },
@@ -120,7 +121,7 @@ export class Minio extends Construct {
           spec: {
             accessModes: ['ReadWriteOnce'],
             storageClassName: props.storageClassName,
-            resources: { requests: { storage: storageQuantity(props.storage ?? Size.gibibytes(20)) } },
+            resources: { requests: { storage: k8s.Quantity.fromString(canonicalSize(props.storage ?? Size.gibibytes(20))) } },
           },
         }],
       },

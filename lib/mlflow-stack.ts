@@ -1,6 +1,7 @@
 import { createHash } from 'crypto';
 import { Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
+import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { ArtifactStore } from './artifact-store';
 import { BackendStore } from './backend-store';
@@ -165,10 +166,13 @@ export class MlflowStack extends Construct {
       };
       if (artifacts.endpointUrl !== undefined) stringData[SecretKeys.MLFLOW_S3_ENDPOINT_URL] = artifacts.endpointUrl;
       if (auth) Object.assign(stringData, authSecretEntries(values, stringData[SecretKeys.MLFLOW_BACKEND_STORE_URI], props.auth?.defaultPermission ?? Permission.READ));
-      secret = new kplus.Secret(this, 'credentials', {
+      // `data`, not `stringData`: the server never stores stringData, so it would show as a change on every apply.
+      new k8s.KubeSecret(this, 'credentials', {
         metadata: { name: this.secretName, namespace: this.namespace, labels: partLabels(instance, 'mlflow', 'credentials', LIBRARY_VERSION).all },
-        stringData,
+        type: 'Opaque',
+        data: Object.fromEntries(Object.entries(stringData).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')])),
       });
+      secret = kplus.Secret.fromSecretName(this, 'credentials-ref', this.secretName);
       settingsRevision = createHash('sha256').update(JSON.stringify([values.artifactRoot, artifacts.endpointUrl, values.awsRegion])).digest('hex');
     } else {
       secret = kplus.Secret.fromSecretName(this, 'credentials', this.secretName);

@@ -68,7 +68,8 @@ export class NetworkPolicies extends Construct {
     const labels = partLabels(this.context.instance, podLabels['app.kubernetes.io/name'], podLabels['app.kubernetes.io/component'], LIBRARY_VERSION);
     new k8s.KubeNetworkPolicy(this, part, {
       metadata: { name: `${this.context.instance}-${part}`, namespace: this.context.namespace, labels: labels.all },
-      spec: { podSelector: { matchLabels: podLabels }, policyTypes: ['Ingress', 'Egress'], ingress, egress },
+      // With both policy types listed, a missing ingress list denies all ingress; the server does not store an empty one.
+      spec: { podSelector: { matchLabels: podLabels }, policyTypes: ['Ingress', 'Egress'], ingress: ingress.length ? ingress : undefined, egress },
     });
   }
 }

@@ -4,7 +4,8 @@ import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { DefaultImages } from './images';
 import { imageVersion, partLabels } from './labels';
-import { resources, storageQuantity, toKubeResources } from './resources';
+import { resources } from './resources';
+import { canonicalResources, canonicalSize, statefulSetInServerForm } from './server-form';
 import { SecretKeys } from './secret-keys';
 import { restrictedContainerSpec, restrictedPodSpec } from './security';
 import { serviceHost, StoreContext } from './store-context';
@@ -88,7 +89,7 @@ export class Postgres extends Construct {
       exec: { command: ['/bin/sh', '-c', `exec pg_isready --host=127.0.0.1 --port=${PORT} --timeout=3 --username="$POSTGRES_USER" --dbname="$POSTGRES_DB"`] },
     };
 
-    new k8s.KubeStatefulSet(this, 'statefulset', {
+    statefulSetInServerForm(this, 'statefulset', {
       metadata,
       spec: {
         serviceName: this.serviceName,
@@ -114,7 +115,7 @@ export class Postgres extends Construct {
                 { name: 'PGDATA', value: PGDATA },
               ],
               securityContext: restrictedContainerSpec(POSTGRES_UID),
-              resources: toKubeResources(props.resources ?? resources(250, 256, 2000, 1024)),
+              resources: canonicalResources(props.resources ?? resources(250, 256, 2000, 1024)),
               // initdb on a fresh volume runs a socket-only server first: the TCP check passes only once the real one listens.
               startupProbe: { ...isReady, periodSeconds: 5, failureThreshold: 120, timeoutSeconds: 5 },
               readinessProbe: { ...isReady, periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 5 },
@@ -139,7 +140,7 @@ export class Postgres extends Construct {
           spec: {
             accessModes: ['ReadWriteOnce'],
             storageClassName: props.storageClassName,
-            resources: { requests: { storage: storageQuantity(props.storage ?? Size.gibibytes(10)) } },
+            resources: { requests: { storage: k8s.Quantity.fromString(canonicalSize(props.storage ?? Size.gibibytes(10))) } },
           },
         }],
       },

@@ -9,7 +9,7 @@ import { imageVersion, partLabels } from './labels';
 import { MIGRATION_SCRIPT } from './migration';
 import { resources } from './resources';
 import { s3Env } from './s3-env';
-import { withoutConstructPathLabel } from './stable-labels';
+import { inServerForm } from './server-form';
 import { ServerAvailability } from './server-availability';
 import { SecretKeys } from './secret-keys';
 import { restrictedContainer, restrictedPod } from './security';
@@ -125,6 +125,7 @@ export interface TrackingServerProps extends TrackingServerOptions {
 }
 
 const MLFLOW_UID = 1000;
+const MIGRATE_RESOURCES = resources(100, 256, 1000, 1024);
 const PORT = 5000;
 const AUTH_DIR = '/etc/mlflow-auth';
 /** Where `--expose-prometheus` keeps its multi-process files: a writable emptyDir. */
@@ -178,6 +179,7 @@ export class TrackingServer extends Construct {
       ...(props.publicHosts ?? []).flatMap((h) => [h, `${h}:*`]),
       ...(props.allowedHosts ?? []),
     ]);
+    const serverResources = props.resources ?? resources(250, 1024, 2000, 2048);
     const proxied = (props.artifactServing ?? ArtifactServing.PROXIED) === ArtifactServing.PROXIED;
     const authVolume = props.auth
       ? kplus.Volume.fromSecret(this, 'auth-config', secret, { name: 'auth-config', items: { [SecretKeys.AUTH_CONFIG_FILE]: { path: SecretKeys.AUTH_CONFIG_FILE } } })
@@ -208,7 +210,7 @@ export class TrackingServer extends Construct {
           ...authEnv,
         },
         securityContext: restrictedContainer(MLFLOW_UID),
-        resources: resources(100, 256, 1000, 1024),
+        resources: MIGRATE_RESOURCES,
         volumeMounts: [{ path: '/tmp', volume: tmp }, ...authMounts],
       }],
       containers: [{
@@ -234,7 +236,7 @@ export class TrackingServer extends Construct {
           ...(props.auth ? { MLFLOW_FLASK_SERVER_SECRET_KEY: fromSecret(SecretKeys.MLFLOW_FLASK_SERVER_SECRET_KEY) } : {}),
         },
         securityContext: restrictedContainer(MLFLOW_UID),
-        resources: props.resources ?? resources(250, 1024, 2000, 2048),
+        resources: serverResources,
         // The schema is migrated by the init container, so start-up is seconds; the budget covers slow nodes.
         startup: kplus.Probe.fromHttpGet('/health', { port: PORT, periodSeconds: Duration.seconds(5), failureThreshold: 60, timeoutSeconds: Duration.seconds(5) }),
         readiness: kplus.Probe.fromHttpGet('/health', { port: PORT, periodSeconds: Duration.seconds(10), failureThreshold: 3, timeoutSeconds: Duration.seconds(5) }),
@@ -246,7 +248,12 @@ export class TrackingServer extends Construct {
     for (const [key, value] of Object.entries(labels.all)) this.deployment.podMetadata.addLabel(key, value);
     // A Service named like the CLI's env prefix would inject MLFLOW_PORT=tcp://..., which `mlflow server` reads as --port.
     ApiObject.of(this.deployment).addJsonPatch(JsonPatch.add('/spec/template/spec/enableServiceLinks', false));
-    withoutConstructPathLabel(this.deployment);
+    inServerForm(this.deployment, '/spec/template', [
+      { path: '/spec/template/spec/initContainers/0', resources: MIGRATE_RESOURCES },
+      { path: '/spec/template/spec/containers/0', resources: serverResources },
+    ]);
+    // The server does not store a zero minReadySeconds; writing it would show as a change on every apply.
+    ApiObject.of(this.deployment).addJsonPatch(JsonPatch.remove('/spec/minReadySeconds'));
 
     new ServerAvailability(this, 'availability', {
       context,
@@ -262,5 +269,6 @@ export class TrackingServer extends Construct {
       ports: [{ name: 'http', port: PORT, targetPort: PORT, nodePort: this.nodePort }],
     });
     for (const [key, value] of Object.entries(labels.selector)) this.service.selectLabel(key, value);
+    ApiObject.of(this.service).addJsonPatch(JsonPatch.remove('/spec/externalIPs'));
   }
 }
