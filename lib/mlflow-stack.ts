@@ -1,15 +1,14 @@
 import { createHash } from 'crypto';
 import { Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
-import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { ArtifactStore } from './artifact-store';
 import { BackendStore } from './backend-store';
 import { BucketJob, BucketJobOptions } from './bucket-job';
 import { Credentials } from './credentials';
-import { databaseUri } from './database-uri';
+import { CredentialsSecret } from './credentials-secret';
 import { ConfigError } from './errors';
-import { AuthOptions, authSecretEntries, Permission } from './auth';
+import { AuthOptions, Permission } from './auth';
 import { BackupOptions, DatabaseBackup } from './backup-cronjob';
 import { GarbageCollection, GarbageCollectionOptions } from './gc-cronjob';
 import { checkIngressHost, IngressOptions, ServerIngress } from './ingress';
@@ -154,23 +153,8 @@ export class MlflowStack extends Construct {
     let settingsRevision: string | undefined;
     if (values) {
       if (artifacts.credentialsAreRootUser) checkMinioCredentials(values.awsAccessKeyId, values.awsSecretAccessKey, credentials.source);
-      const stringData: Record<string, string> = {
-        [SecretKeys.POSTGRES_USER]: values.postgresUser,
-        [SecretKeys.POSTGRES_PASSWORD]: values.postgresPassword,
-        [SecretKeys.POSTGRES_DB]: values.postgresDb,
-        [SecretKeys.AWS_ACCESS_KEY_ID]: values.awsAccessKeyId,
-        [SecretKeys.AWS_SECRET_ACCESS_KEY]: values.awsSecretAccessKey,
-        [SecretKeys.AWS_DEFAULT_REGION]: values.awsRegion ?? 'us-east-1',
-        [SecretKeys.MLFLOW_S3_ARTIFACT_ROOT]: values.artifactRoot,
-        [SecretKeys.MLFLOW_BACKEND_STORE_URI]: databaseUri(values, backend),
-      };
-      if (artifacts.endpointUrl !== undefined) stringData[SecretKeys.MLFLOW_S3_ENDPOINT_URL] = artifacts.endpointUrl;
-      if (auth) Object.assign(stringData, authSecretEntries(values, stringData[SecretKeys.MLFLOW_BACKEND_STORE_URI], props.auth?.defaultPermission ?? Permission.READ));
-      // `data`, not `stringData`: the server never stores stringData, so it would show as a change on every apply.
-      new k8s.KubeSecret(this, 'credentials', {
-        metadata: { name: this.secretName, namespace: this.namespace, labels: partLabels(instance, 'mlflow', 'credentials', LIBRARY_VERSION).all },
-        type: 'Opaque',
-        data: Object.fromEntries(Object.entries(stringData).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')])),
+      new CredentialsSecret(this, 'credentials', {
+        context, values, backendStore: backend, artifactStore: artifacts, authDefaultPermission: auth ? props.auth?.defaultPermission ?? Permission.READ : undefined,
       });
       secret = kplus.Secret.fromSecretName(this, 'credentials-ref', this.secretName);
       settingsRevision = createHash('sha256').update(JSON.stringify([values.artifactRoot, artifacts.endpointUrl, values.awsRegion])).digest('hex');
