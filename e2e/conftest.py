@@ -1,0 +1,50 @@
+"""Shared set-up of the process-level e2e suite: program paths, the default synth, stacks."""
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+E2E = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, E2E)
+
+
+def _load_setup_env() -> None:
+    """The paths e2e/setup.sh installed (run.sh exports them; a bare `pytest e2e` asks setup.sh)."""
+    if all(os.environ.get(k) for k in ("E2E_PG_BIN", "E2E_MINIO", "E2E_MC", "E2E_VENV", "E2E_CACHE")):
+        return
+    out = subprocess.run(["bash", os.path.join(E2E, "setup.sh"), "--print-env"], check=True, capture_output=True, text=True).stdout
+    for word in shlex.split(out.strip().removeprefix("export ")):
+        key, _, value = word.partition("=")
+        os.environ[key] = value
+
+
+def pytest_configure(config):
+    # A SIGTERM (a CI time-out, `kill`) becomes an exit that still runs the fixtures' teardown, which
+    # stops every process and removes every namespace the suite made.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    config.addinivalue_line("markers", "stack: starts real PostgreSQL, MinIO and MLflow processes (root)")
+
+
+@pytest.fixture(scope="session")
+def setup_env():
+    if os.geteuid() != 0:
+        pytest.skip("the process-level suite needs root (network and mount namespaces)")
+    _load_setup_env()
+    return dict(os.environ)
+
+
+@pytest.fixture(scope="session")
+def default_dist(setup_env):
+    """The default app's manifests: E2E_DIST from run.sh, else a synth of .env.example (or E2E_ENV_FILE)
+    into a temp dir. A developer's own .env is not used: it may name an external S3 and hold real passwords."""
+    if os.environ.get("E2E_DIST"):
+        return os.environ["E2E_DIST"]
+    from harness.stack import synth
+    out = tempfile.mkdtemp(prefix="cdk8s-mlflow-dist-")
+    repo = os.path.dirname(E2E)
+    env_file = os.environ.get("E2E_ENV_FILE") or os.path.join(repo, ".env.example")
+    return synth(env_file, out)
