@@ -33,6 +33,7 @@ describe('basic auth', () => {
     expect(ini).toContain(`database_uri = ${secret.MLFLOW_BACKEND_STORE_URI.replace(/%/g, '%%')}`);
     expect(ini).toContain('admin_password = admin-pass%%word#12');
     expect(ini).toContain('default_permission = READ');
+    expect(ini).toContain('auth_cache_ttl_seconds = 30');
     const pod = one(objects, 'Deployment').spec.template.spec;
     const volume = pod.volumes.find((v: any) => v.name === 'auth-config');
     expect(volume.secret).toMatchObject({ secretName: 'mlflow-credentials', items: [{ key: 'basic_auth.ini', path: 'basic_auth.ini' }] });
@@ -45,7 +46,15 @@ describe('basic auth', () => {
 
   test('the auth schema is migrated in the serialized step, and probes stay on the open /health', () => {
     expect(migrate(objects).command[2]).toContain('auth_utils.migrate_if_needed(engine, "head")');
+    // A changed admin password in the Secret is applied to the existing admin there too.
+    expect(migrate(objects).command[2]).toContain('auth_store.update_user(admin, password=password, is_admin=True)');
+    expect(envOf(migrate(objects), 'MLFLOW_TRACKING_PASSWORD').valueFrom.secretKeyRef.key).toBe('MLFLOW_TRACKING_PASSWORD');
     expect(server(objects).readinessProbe.httpGet.path).toBe('/health');
+  });
+
+  test('the credential cache is configurable and can be turned off', () => {
+    expect(secretContent(one(withAuth({ auth: { credentialCacheTtl: Duration.seconds(0) } }), 'Secret'))['basic_auth.ini']).toContain('auth_cache_ttl_seconds = 0');
+    expectConfigError(() => withAuth({ auth: { credentialCacheTtl: Duration.days(2) } }), /auth\.credentialCacheTtl \(seconds\) must be an integer from 0 to 86400/);
   });
 
   test('the default permission is configurable', () => {
@@ -83,9 +92,9 @@ describe('network isolation', () => {
     expect(postgres.spec.ingress[0].ports).toEqual([{ port: 5432, protocol: 'TCP' }]);
   });
 
-  test('MinIO accepts only the tracking server, the bucket Job and backup on 9000', () => {
+  test('MinIO accepts only the tracking server, the bucket Job, backup and gc (direct-mode deletes) on 9000', () => {
     const minio = policyFor('artifact-store');
-    expect(fromComponents(minio)).toEqual(['backup', 'bucket-job', 'tracking-server']);
+    expect(fromComponents(minio)).toEqual(['backup', 'bucket-job', 'garbage-collection', 'tracking-server']);
     expect(minio.spec.ingress[0].ports).toEqual([{ port: 9000, protocol: 'TCP' }]);
   });
 

@@ -1,7 +1,9 @@
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { ArtifactStoreConnection } from './artifact-store';
-import { authSecretEntries, Permission } from './auth';
+import { Duration } from 'cdk8s';
+import { AuthOptions, authSecretEntries, Permission } from './auth';
+import { checkIntegerInRange } from './validate';
 import { BackendStoreConnection } from './backend-store';
 import { CredentialValues } from './credentials';
 import { databaseUri } from './database-uri';
@@ -18,8 +20,8 @@ export interface CredentialsSecretProps {
   readonly backendStore: BackendStoreConnection;
   /** Where the artifact store is: its endpoint goes into the Secret. */
   readonly artifactStore: ArtifactStoreConnection;
-  /** Basic auth's default permission, when auth is on. */
-  readonly authDefaultPermission?: Permission;
+  /** Basic auth's settings, when auth is on. */
+  readonly auth?: AuthOptions;
 }
 
 /**
@@ -42,8 +44,10 @@ export class CredentialsSecret extends Construct {
       [SecretKeys.MLFLOW_BACKEND_STORE_URI]: databaseUri(values, props.backendStore),
     };
     if (props.artifactStore.endpointUrl !== undefined) content[SecretKeys.MLFLOW_S3_ENDPOINT_URL] = props.artifactStore.endpointUrl;
-    if (props.authDefaultPermission !== undefined) {
-      Object.assign(content, authSecretEntries(values, content[SecretKeys.MLFLOW_BACKEND_STORE_URI], props.authDefaultPermission));
+    if (props.auth) {
+      const ttl = props.auth.credentialCacheTtl ?? Duration.seconds(30);
+      checkIntegerInRange(ttl.toSeconds(), 'auth.credentialCacheTtl (seconds)', 0, 86400);
+      Object.assign(content, authSecretEntries(values, content[SecretKeys.MLFLOW_BACKEND_STORE_URI], props.auth.defaultPermission ?? Permission.READ, ttl));
     }
     // `data`, not `stringData`: the server never stores stringData, so it would show as a change on every apply.
     new k8s.KubeSecret(this, 'secret', {

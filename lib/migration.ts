@@ -47,6 +47,15 @@ with lock:
         from mlflow.server.auth.db import utils as auth_utils
         print("migrate: creating or upgrading the auth schema if needed", flush=True)
         auth_utils.migrate_if_needed(engine, "head")
+        # MLflow reads the admin password only to create the admin; the Secret stays the truth after a change.
+        admin, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+        if admin and password:
+            from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore as AuthStore
+            auth_store = AuthStore()
+            auth_store.init_db(os.environ["MLFLOW_BACKEND_STORE_URI"])
+            if auth_store.has_user(admin) and not auth_store.authenticate_user(admin, password):
+                auth_store.update_user(admin, password=password, is_admin=True)
+                print(f"migrate: the password of admin user {admin} now matches the Secret", flush=True)
     lock.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
 print(f"migrate: schema at {target} is current", flush=True)
 `.trimStart();

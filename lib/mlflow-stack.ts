@@ -8,7 +8,7 @@ import { BucketJob, BucketJobOptions } from './bucket-job';
 import { Credentials } from './credentials';
 import { CredentialsSecret } from './credentials-secret';
 import { ConfigError } from './errors';
-import { AuthOptions, Permission } from './auth';
+import { AuthOptions } from './auth';
 import { BackupOptions, DatabaseBackup } from './backup-cronjob';
 import { GarbageCollection, GarbageCollectionOptions } from './gc-cronjob';
 import { checkIngressHost, IngressOptions, ServerIngress } from './ingress';
@@ -154,7 +154,7 @@ export class MlflowStack extends Construct {
     if (values) {
       if (artifacts.credentialsAreRootUser) checkMinioCredentials(values.awsAccessKeyId, values.awsSecretAccessKey, credentials.source);
       new CredentialsSecret(this, 'credentials', {
-        context, values, backendStore: backend, artifactStore: artifacts, authDefaultPermission: auth ? props.auth?.defaultPermission ?? Permission.READ : undefined,
+        context, values, backendStore: backend, artifactStore: artifacts, auth: auth ? props.auth ?? {} : undefined,
       });
       secret = kplus.Secret.fromSecretName(this, 'credentials-ref', this.secretName);
       settingsRevision = createHash('sha256').update(JSON.stringify([values.artifactRoot, artifacts.endpointUrl, values.awsRegion])).digest('hex');

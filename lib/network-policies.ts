@@ -34,7 +34,7 @@ const tcp = (port: number): k8s.NetworkPolicyPort => ({ port: k8s.IntOrString.fr
  * Default-deny for every pod of the stack, then only the paths it needs: the tracking server takes
  * traffic on its port from anywhere (NodePort, Ingress, probes) and talks to PostgreSQL and S3;
  * PostgreSQL takes only the server, the migration step (same pod) and the backup job; MinIO takes
- * only the server, the bucket Job and the backup job. Every pod may resolve DNS.
+ * only the server, the bucket Job, the backup job and gc. Every pod may resolve DNS.
  */
 export class NetworkPolicies extends Construct {
   private readonly context: StoreContext;
@@ -60,7 +60,8 @@ export class NetworkPolicies extends Construct {
       this.policy('postgres', db.podSelector, [{ from: from(props.tracking, props.garbageCollection, props.backup), ports: [tcp(dbPort)] }], [DNS]);
     }
     if (s3.podSelector) {
-      this.policy('minio', s3.podSelector, [{ from: from(props.tracking, props.bucketJob, props.backup), ports: [tcp(s3Port)] }], [DNS]);
+      // gc deletes artifacts itself when they are not served through the tracking server.
+      this.policy('minio', s3.podSelector, [{ from: from(props.tracking, props.bucketJob, props.backup, props.garbageCollection), ports: [tcp(s3Port)] }], [DNS]);
     }
   }
 

@@ -208,6 +208,10 @@ export class TrackingServer extends Construct {
           MLFLOW_DB_WAIT_SECONDS: kplus.EnvValue.fromValue(String(waitSeconds)),
           HOME: kplus.EnvValue.fromValue('/tmp'),
           ...authEnv,
+          ...(props.auth ? {
+            MLFLOW_TRACKING_USERNAME: fromSecret(SecretKeys.MLFLOW_TRACKING_USERNAME),
+            MLFLOW_TRACKING_PASSWORD: fromSecret(SecretKeys.MLFLOW_TRACKING_PASSWORD),
+          } : {}),
         },
         securityContext: restrictedContainer(MLFLOW_UID),
         resources: MIGRATE_RESOURCES,
