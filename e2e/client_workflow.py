@@ -1,7 +1,12 @@
 """What a user does with the tracking server, using nothing but MLFLOW_TRACKING_URI.
 
-    python client_workflow.py write [--light]   -> prints one JSON line describing what it wrote
-    python client_workflow.py verify JSON       -> reads all of it back; exits non-zero on a difference
+    python client_workflow.py write [--light] [--batch] [--delete]
+                                                -> prints one JSON line describing what it wrote
+                                                   (--batch: the stepped metrics in one log_batch request;
+                                                    --delete: then deletes the run, as the UI's trash does)
+    python client_workflow.py verify JSON...    -> reads all of it back (each spec given); exits non-zero on a difference
+    python client_workflow.py try-write JSON    -> tries to log a param and a metric to the run; prints each outcome
+                                                   ("OK" or the MLflow error code, e.g. PERMISSION_DENIED)
 
 Run with the e2e virtualenv's Python; the tests start it with a clean environment (no AWS_* or DB
 variables), so artifacts can only have gone through the server (proxied artifact serving).
@@ -10,6 +15,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 import uuid
 
 import mlflow
@@ -30,7 +36,7 @@ def data():
     return x, y
 
 
-def write(light: bool):
+def write(light: bool, delete: bool = False, batch: bool = False):
     client = MlflowClient()
     tag = uuid.uuid4().hex[:8]
     experiment_id = client.create_experiment(f"e2e-{tag}")
@@ -38,8 +44,13 @@ def write(light: bool):
     out = {"experiment_id": experiment_id, "tag": tag}
     with mlflow.start_run() as run:
         mlflow.log_params({"alpha": "0.5", "tag": tag, "odd": "a/b?c#d"})
-        for step in range(STEPS):
-            mlflow.log_metric("loss", loss(step), step=step)
+        if batch:
+            from mlflow.entities import Metric
+            now = int(time.time() * 1000)
+            client.log_batch(run.info.run_id, metrics=[Metric("loss", loss(step), now, step) for step in range(STEPS)])
+        else:
+            for step in range(STEPS):
+                mlflow.log_metric("loss", loss(step), step=step)
         mlflow.log_metric("accuracy", 0.97)
         mlflow.log_text(TEXT, "notes/hello.txt")
         out["run_id"] = run.info.run_id
@@ -61,6 +72,9 @@ def write(light: bool):
         if predicted != out["expected"]:
             raise SystemExit(f"loaded model predicts {predicted}, trained one {out['expected']}")
         out["predicted"] = predicted
+    if delete:
+        client.delete_run(out["run_id"])
+        out["deleted"] = True
     print(json.dumps(out))
 
 
@@ -96,10 +110,30 @@ def verify(spec):
     print(json.dumps({"verified": spec["run_id"]}))
 
 
+def try_write(spec):
+    from mlflow.exceptions import MlflowException
+    client = MlflowClient()
+    out = {}
+    attempts = {
+        "log_param": lambda: client.log_param(spec["run_id"], "written-by", os.environ.get("MLFLOW_TRACKING_USERNAME", "")),
+        "log_metric": lambda: client.log_metric(spec["run_id"], "written-by-metric", 1.0),
+    }
+    for name, call in attempts.items():
+        try:
+            call()
+            out[name] = "OK"
+        except MlflowException as error:
+            out[name] = error.error_code
+    print(json.dumps(out))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "write":
-        write("--light" in sys.argv[2:])
+        write("--light" in sys.argv[2:], "--delete" in sys.argv[2:], "--batch" in sys.argv[2:])
     elif sys.argv[1] == "verify":
-        verify(json.loads(sys.argv[2]))
+        for spec in sys.argv[2:]:
+            verify(json.loads(spec))
+    elif sys.argv[1] == "try-write":
+        try_write(json.loads(sys.argv[2]))
     else:
         raise SystemExit(__doc__)

@@ -416,7 +416,8 @@ class Pod:
             with open(spec_file, "w") as handle:
                 json.dump(launch, handle)
             os.chmod(spec_file, 0o600)
-        return subprocess.Popen([sys.executable, LAUNCHER, spec_file], start_new_session=True, stdin=subprocess.DEVNULL, cwd="/", **kwargs)
+        kwargs.setdefault("stdin", subprocess.DEVNULL)
+        return subprocess.Popen([sys.executable, LAUNCHER, spec_file], start_new_session=True, cwd="/", **kwargs)
 
     def _start(self, container: Container) -> None:
         log = open(container.log_file, "ab")
@@ -446,10 +447,12 @@ class Pod:
         self.running = True
         self.phase = "Running"
 
-    def exec(self, container: str, argv: List[str], timeout: float = 30) -> subprocess.CompletedProcess:
-        proc = self._popen(self.containers[container], argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    def exec(self, container: str, argv: List[str], timeout: float = 30, input: Optional[bytes] = None) -> subprocess.CompletedProcess:
+        """`kubectl exec` (with `-i` when `input` is given: it becomes the program's stdin)."""
+        stdin = {} if input is None else {"stdin": subprocess.PIPE}
+        proc = self._popen(self.containers[container], argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **stdin)
         try:
-            out, err = proc.communicate(timeout=timeout)
+            out, err = proc.communicate(input=input, timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             out, err = proc.communicate()
@@ -616,15 +619,17 @@ class Cluster:
             shutil.rmtree(path, ignore_errors=True)
 
     def ensure_mountpoints(self, paths: Sequence[str]) -> None:
-        for path in sorted(paths, key=len):
-            if any(path != other and path.startswith(other.rstrip("/") + "/") for other in paths):
-                continue  # created by the runtime inside another volume, in the pod's view only
-            if not os.path.exists(path):
-                missing = path
-                while not os.path.exists(os.path.dirname(missing)):
-                    missing = os.path.dirname(missing)
-                os.makedirs(path)
-                self._created_mountpoints.append(missing)
+        # Under the lock: pods started together (start_all) may need the same new mount point.
+        with self._lock:
+            for path in sorted(paths, key=len):
+                if any(path != other and path.startswith(other.rstrip("/") + "/") for other in paths):
+                    continue  # created by the runtime inside another volume, in the pod's view only
+                if not os.path.exists(path):
+                    missing = path
+                    while not os.path.exists(os.path.dirname(missing)):
+                        missing = os.path.dirname(missing)
+                    os.makedirs(path)
+                    self._created_mountpoints.append(missing)
 
     def endpoints(self, service: Mapping[str, Any], ready_only: bool = False) -> List[Pod]:
         selector = (service.get("spec") or {}).get("selector") or {}

@@ -29,6 +29,18 @@ def synth(env_file: str, outdir: str) -> str:
     return outdir
 
 
+def synth_variant(env_file: str, outdir: str, *flags: str) -> str:
+    """The stack built through the library's API by e2e/synth.ts (`npx tsx`): the props main.ts leaves
+    off (garbageCollection, direct artifact serving); MLFLOW_TRACKING_PASSWORD in the env file turns auth on."""
+    os.makedirs(outdir, exist_ok=True)
+    env = dict(os.environ, CDK8S_CHECK_UPGRADE="false")
+    result = subprocess.run(["npx", "--no-install", "tsx", os.path.join(E2E, "synth.ts"), os.path.abspath(env_file), os.path.abspath(outdir), *flags],
+                            cwd=REPO, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"e2e/synth.ts failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return outdir
+
+
 def by_component(manifests: kube.Manifests, kind: str, component: str) -> Dict[str, Any]:
     found = [o for o in manifests.of_kind(kind)
              if (o["metadata"].get("labels") or {}).get("app.kubernetes.io/component") == component]
@@ -71,6 +83,14 @@ class Stack:
         if len(found) != 1:
             raise kube.ManifestError(f"expected one NodePort Service, found {len(found)}")
         return found[0]
+
+    def cronjob(self, component: str) -> Dict[str, Any]:
+        return by_component(self.manifests, "CronJob", component)
+
+    def run_cronjob(self, component: str, timeout: float = 300):
+        """What "the schedule fired" does: the CronJob's jobTemplate pod, init containers then containers, to completion.
+        Returns (exit code of the first container, pod); a failed init container raises PodFailed."""
+        return self.cluster.run_job(self.cronjob(component), timeout=timeout)
 
     @property
     def node_port(self) -> int:
@@ -119,6 +139,13 @@ class Stack:
             self.cluster.node_port(self.service, self.node_port_ips)
             self.proxy_started = True
 
+    def stop_servers(self) -> None:
+        """`kubectl scale deployment/<name> --replicas=0`."""
+        name = self.deployment["metadata"]["name"]
+        for pod in list(self.cluster.pods.values()):
+            if pod.workload["kind"] == "Deployment" and pod.workload["metadata"]["name"] == name:
+                pod.stop()
+
     def restart_pod(self, pod: Pod) -> Pod:
         pod.stop()
         return self.cluster.start_pod(pod)
@@ -131,6 +158,25 @@ class Stack:
         url = f"http://{host_ip or self.node_port_ips[0]}:{self.node_port}{path}"
         with _NO_PROXY.open(urllib.request.Request(url), timeout=timeout) as response:
             return response.status, response.read().decode()
+
+    def request(self, method: str, path: str, body: Any = None, auth: Optional[tuple] = None, host_ip: Optional[str] = None,
+                headers: Optional[Mapping[str, str]] = None, data: Optional[bytes] = None, timeout: float = 30):
+        """One HTTP request through the NodePort; returns (status, headers with lower-case names, text) for every status (no raise)."""
+        import base64
+        import urllib.error
+        url = f"http://{host_ip or self.node_port_ips[0]}:{self.node_port}{path}"
+        hdrs = dict(headers or {})
+        if body is not None:
+            data = json.dumps(body).encode()
+            hdrs["Content-Type"] = "application/json"
+        if auth is not None:
+            hdrs["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
+        try:
+            with _NO_PROXY.open(req, timeout=timeout) as response:
+                return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read().decode()
 
     def psql(self, sql: str) -> str:
         """`kubectl exec mlflow-postgres-0 -- psql ...` (local socket, as the image's user)."""
@@ -165,8 +211,9 @@ class Stack:
         return bucket, prefix.strip("/")
 
 
-def client_env(tracking_uri: str, home: str) -> Dict[str, str]:
-    """What a user's shell gives the MLflow client: only the tracking URI (no S3 or DB credentials)."""
+def client_env(tracking_uri: str, home: str, extra: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+    """What a user's shell gives the MLflow client: only the tracking URI (no S3 or DB credentials), plus
+    `extra` (MLFLOW_TRACKING_USERNAME/PASSWORD under basic auth)."""
     env = {"PATH": f"{os.path.join(os.environ['E2E_VENV'], 'bin')}:/usr/bin:/bin", "HOME": home,
            "MLFLOW_TRACKING_URI": tracking_uri, "LANG": "C.UTF-8", "NO_PROXY": "*",
            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3"}
@@ -174,14 +221,15 @@ def client_env(tracking_uri: str, home: str) -> Dict[str, str]:
     for word in os.environ.get("E2E_CLIENT_ENV", "").split():
         key, _, value = word.partition("=")
         env[key] = value
+    env.update(extra or {})
     return env
 
 
-def run_client(tracking_uri: str, *args: str, timeout: float = 600) -> Dict[str, Any]:
+def run_client(tracking_uri: str, *args: str, timeout: float = 600, env: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
     home = tempfile.mkdtemp(prefix="mlflow-client-")
     try:
         result = subprocess.run([os.path.join(os.environ["E2E_VENV"], "bin", "python"), os.path.join(E2E, "client_workflow.py"), *args],
-                                env=client_env(tracking_uri, home), cwd=home, capture_output=True, text=True, timeout=timeout)
+                                env=client_env(tracking_uri, home, env), cwd=home, capture_output=True, text=True, timeout=timeout)
     finally:
         shutil.rmtree(home, ignore_errors=True)
     if result.returncode != 0:
