@@ -66,13 +66,9 @@ ADMIN_ENV = {"MLFLOW_TRACKING_USERNAME": ADMIN_USER, "MLFLOW_TRACKING_PASSWORD":
 READER = ("reader", "e2e-reader-password-1")
 READER_ENV = {"MLFLOW_TRACKING_USERNAME": READER[0], "MLFLOW_TRACKING_PASSWORD": READER[1]}
 
-
-@pytest.fixture(scope="class")
-def auth_stack(setup_env, tmp_path_factory):
-    """auth from the .env (admin credentials), garbageCollection with a short olderThan; backup stays on."""
-    d = tmp_path_factory.mktemp("auth")
-    env_file = d / ".env"
-    env_file.write_text(textwrap.dedent(f"""\
+def auth_env_text(admin_password: str) -> str:
+    """The .env of the auth configuration: the seed keys plus the admin credentials."""
+    return textwrap.dedent(f"""\
         POSTGRES_USER=mlflow
         POSTGRES_PASSWORD='{PG_PASSWORD}'
         POSTGRES_DB=mlflow
@@ -80,8 +76,16 @@ def auth_stack(setup_env, tmp_path_factory):
         AWS_SECRET_ACCESS_KEY='change-me-minio'
         MLFLOW_S3_ARTIFACT_ROOT=s3://mlflow/artifacts
         MLFLOW_TRACKING_USERNAME={ADMIN_USER}
-        MLFLOW_TRACKING_PASSWORD='{ADMIN_PASSWORD}'
-        """))
+        MLFLOW_TRACKING_PASSWORD='{admin_password}'
+        """)
+
+
+@pytest.fixture(scope="class")
+def auth_stack(setup_env, tmp_path_factory):
+    """auth from the .env (admin credentials), garbageCollection with a short olderThan; backup stays on."""
+    d = tmp_path_factory.mktemp("auth")
+    env_file = d / ".env"
+    env_file.write_text(auth_env_text(ADMIN_PASSWORD))
     dist = synth_variant(str(env_file), str(d / "dist"), "--gc-older-than-seconds", str(GC_OLDER_THAN_S))
     s = Stack(dist, tag="mle2ec", subnet="10.213.7.0/24")
     try:
@@ -256,16 +260,7 @@ class TestAuthAndGarbageCollection:
         st = TestAuthAndGarbageCollection.state
         new_password = "e2e-rotated-admin-password-2"
         env_file = tmp_path / ".env"
-        env_file.write_text(textwrap.dedent(f"""\
-            POSTGRES_USER=mlflow
-            POSTGRES_PASSWORD='{PG_PASSWORD}'
-            POSTGRES_DB=mlflow
-            AWS_ACCESS_KEY_ID=mlflow
-            AWS_SECRET_ACCESS_KEY='change-me-minio'
-            MLFLOW_S3_ARTIFACT_ROOT=s3://mlflow/artifacts
-            MLFLOW_TRACKING_USERNAME={ADMIN_USER}
-            MLFLOW_TRACKING_PASSWORD='{new_password}'
-            """))
+        env_file.write_text(auth_env_text(new_password))
         stack.swap_manifests(synth_variant(str(env_file), str(tmp_path / "dist"), "--gc-older-than-seconds", str(GC_OLDER_THAN_S)))
         assert stack.secret()["MLFLOW_TRACKING_PASSWORD"] == new_password
         # kubectl apply -f dist; kubectl rollout restart deployment/mlflow. One restarted pod shows it: the admin's password
