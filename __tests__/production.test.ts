@@ -115,7 +115,7 @@ describe('network isolation', () => {
   });
 
   test('can be turned off', () => {
-    expect(synthStack({ networkPolicies: false }).some((o) => o.kind === 'NetworkPolicy')).toBe(false);
+    expect(synthStack({ networkPolicies: { enabled: false } }).some((o) => o.kind === 'NetworkPolicy')).toBe(false);
   });
 });
 

@@ -47,7 +47,7 @@ test('a good .env gives YAML that parses into the stack\'s objects', () => {
   expect(result.stderr).toBe('note: MLflow basic auth is off: anyone who reaches the node port can read and change everything. Set MLFLOW_TRACKING_PASSWORD in .env to turn it on.\n');
   expect(result.status).toBe(0);
   const docs = parseAllDocuments(fs.readFileSync(path.join(result.outdir, 'mlflow.k8s.yaml'), 'utf8')).map((d) => d.toJS());
-  expect(docs.map((d) => d.kind).filter((k) => k !== 'NetworkPolicy')).toEqual(['Service', 'StatefulSet', 'Service', 'StatefulSet', 'Secret', 'Job', 'Deployment', 'PodDisruptionBudget', 'Service', 'CronJob']);
+  expect(docs.map((d) => d.kind).filter((k) => k !== 'NetworkPolicy')).toEqual(['Secret', 'Service', 'StatefulSet', 'Service', 'StatefulSet', 'Job', 'Deployment', 'PodDisruptionBudget', 'Service', 'CronJob']);
   expect(Buffer.from(docs.find((d) => d.kind === 'Secret').data.POSTGRES_PASSWORD, 'base64').toString()).toBe(`p@ss:w/rd#%?&"q`);
 });
 
@@ -75,7 +75,7 @@ test('an edit to lib/ shows in the next synth (the build cache is keyed on conte
     return docs.find((d) => d.kind === 'Deployment').spec.template.spec.containers[0].image;
   };
   expect(synthImage()).toBe('ghcr.io/mlflow/mlflow:v3.18.0-full');
-  const images = path.join(project, 'lib', 'images.ts');
+  const images = path.join(project, 'lib', 'kit', 'images.ts');
   fs.writeFileSync(images, fs.readFileSync(images, 'utf8').replace('v3.18.0-full', 'v9.9.9-full'));
   expect(synthImage()).toBe('ghcr.io/mlflow/mlflow:v9.9.9-full');
 });

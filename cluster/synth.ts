@@ -62,7 +62,7 @@ export const CONFIGURATIONS: Record<string, () => MlflowStackProps> = {
     credentials: Credentials.fromValues(values),
     backendStore: BackendStore.external({ host: '10.20.30.40' }),
     artifactStore: ArtifactStore.s3(),
-    networkPolicies: false,
+    networkPolicies: { enabled: false },
     server: { nodePort: 30103 },
   }),
   'existing-secret': () => ({

@@ -1,24 +1,25 @@
-import { createHash } from 'crypto';
 import { Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { ArtifactStore } from './artifact-store';
-import { BackendStore } from './backend-store';
-import { BucketJob, BucketJobOptions } from './bucket-job';
-import { Credentials } from './credentials';
-import { CredentialsSecret } from './credentials-secret';
-import { ConfigError } from './errors';
-import { AuthOptions } from './auth';
-import { BackupOptions, DatabaseBackup } from './backup-cronjob';
-import { GarbageCollection, GarbageCollectionOptions } from './gc-cronjob';
-import { checkIngressHost, IngressOptions, ServerIngress } from './ingress';
-import { imageVersion, LIBRARY_VERSION, PartLabels, partLabels } from './labels';
-import { NetworkPolicies } from './network-policies';
-import { MetricsOptions, ServerMonitor } from './service-monitor';
-import { SecretKeys } from './secret-keys';
-import { StoreContext } from './store-context';
-import { TrackingServer, TrackingServerOptions } from './tracking-server';
-import { checkDnsLabel, checkDnsSubdomain } from './validate';
+import { Credentials } from './credentials/credentials';
+import { CredentialsSecret } from './credentials/credentials-secret';
+import { SecretKeys } from './credentials/secret-keys';
+import { BackupOptions, DatabaseBackup } from './jobs/backup';
+import { BucketJob, BucketJobOptions } from './jobs/bucket-job';
+import { GarbageCollection, GarbageCollectionOptions } from './jobs/garbage-collection';
+import { StackContext } from './kit/context';
+import { ConfigError } from './kit/errors';
+import { isEnabled } from './kit/feature';
+import { PartLabels, LIBRARY_VERSION } from './kit/labels';
+import { writeInStoredForm } from './kit/stored-form';
+import { checkDnsLabel, checkDnsSubdomain } from './kit/validate';
+import { NetworkPolicies, NetworkPolicyOptions } from './network/network-policies';
+import { AuthOptions, authSecretEntries } from './server/auth';
+import { checkIngressHost, IngressOptions, ServerIngress } from './server/ingress';
+import { MetricsOptions, ServerMonitor } from './server/service-monitor';
+import { TrackingServer, TrackingServerOptions } from './server/tracking-server';
+import { ArtifactStore } from './stores/artifact-store';
+import { BackendStore } from './stores/backend-store';
 
 /** Everything an MLflow installation is made of. */
 export interface MlflowStackProps {
@@ -75,10 +76,9 @@ export interface MlflowStackProps {
   readonly auth?: AuthOptions;
   /**
    * NetworkPolicies that let each pod talk only to what it needs (DNS always allowed).
-   * Needs a network plugin that enforces them.
-   * @default true
+   * @default - on
    */
-  readonly networkPolicies?: boolean;
+  readonly networkPolicies?: NetworkPolicyOptions;
   /**
    * An Ingress in front of the server; its host is added to the allowed hosts and origins.
    * @default - none: the NodePort only
@@ -104,6 +104,10 @@ export interface MlflowStackProps {
 /**
  * MLflow on Kubernetes: the tracking server, its PostgreSQL and MinIO (or external ones), the
  * credentials Secret and the bucket Job.
+ *
+ * Data flows one way: credentials -> Secret -> stores -> server and jobs -> NetworkPolicies, each
+ * part exposing what the later ones need (labels, ports, hosts). Every object is finally written
+ * in the form the API server stores it.
  */
 export class MlflowStack extends Construct {
   /** Namespace of every object. */
@@ -126,94 +130,72 @@ export class MlflowStack extends Construct {
     const clusterDomain = checkDnsSubdomain(props.clusterDomain ?? 'cluster.local', 'clusterDomain');
     const { credentials } = props;
     const values = credentials.values;
-    this.secretName = credentials.existingSecretName ?? `${instance}-credentials`;
-    const context: StoreContext = { namespace: this.namespace, instance, secretName: this.secretName, clusterDomain };
-
     const artifactStore = props.artifactStore ?? (values?.s3EndpointUrl ? ArtifactStore.s3({ endpoint: values.s3EndpointUrl }) : ArtifactStore.minio());
     if (values?.s3EndpointUrl !== undefined && artifactStore.externalEndpoint !== values.s3EndpointUrl) {
       throw new ConfigError(
         `${credentials.source}: MLFLOW_S3_ENDPOINT_URL (${values.s3EndpointUrl}) conflicts with artifactStore ${artifactStore.externalEndpoint ? `endpoint ${artifactStore.externalEndpoint}` : '(in-cluster MinIO or AWS S3)'}; set the endpoint in one place`,
       );
     }
-
-    if ((props.createNamespace ?? false) && SYSTEM_NAMESPACES.includes(this.namespace)) {
+    const createNamespace = props.createNamespace ?? false;
+    if (createNamespace && SYSTEM_NAMESPACES.includes(this.namespace)) {
       throw new ConfigError(`createNamespace cannot manage the system namespace ${this.namespace} (kubectl delete would try to delete it); set namespace to your own or createNamespace to false`);
     }
-    if (props.createNamespace ?? false) {
-      new kplus.Namespace(this, 'namespace', { metadata: { name: this.namespace, labels: partLabels(instance, 'mlflow', 'namespace', LIBRARY_VERSION).all } });
+    if (createNamespace) {
+      new kplus.Namespace(this, 'namespace', { metadata: { name: this.namespace, labels: new PartLabels(instance, 'mlflow', 'namespace', LIBRARY_VERSION).all } });
     }
-    const backend = (props.backendStore ?? BackendStore.postgres())._bind(this, context);
-    const artifacts = artifactStore._bind(this, context);
-
-    const auth = props.auth?.enabled ?? values?.adminPassword !== undefined;
+    const auth = isEnabled(props.auth, values?.adminPassword !== undefined);
     if (auth && values && values.adminPassword === undefined) {
       throw new ConfigError(`auth.enabled is true but ${credentials.source} has no ${SecretKeys.MLFLOW_TRACKING_PASSWORD} (the admin password, at least 12 characters)`);
     }
-    let secret: kplus.ISecret;
-    let settingsRevision: string | undefined;
+
+    const credentialsSecret = new CredentialsSecret(this, 'credentials', {
+      credentials,
+      name: `${instance}-credentials`,
+      namespace: this.namespace,
+      labels: new PartLabels(instance, 'mlflow', 'credentials', LIBRARY_VERSION),
+    });
+    const context: StackContext = { instance, namespace: this.namespace, clusterDomain, secret: credentialsSecret.secret };
+    const backend = (props.backendStore ?? BackendStore.postgres())._bind(this, context);
+    const artifacts = artifactStore._bind(this, context);
     if (values) {
       if (artifacts.credentialsAreRootUser) checkMinioCredentials(values.awsAccessKeyId, values.awsSecretAccessKey, credentials.source);
-      new CredentialsSecret(this, 'credentials', {
-        context, values, backendStore: backend, artifactStore: artifacts, auth: auth ? props.auth ?? {} : undefined,
+      const databaseUri = backend.databaseUri(values);
+      credentialsSecret.addDerived({
+        [SecretKeys.MLFLOW_BACKEND_STORE_URI]: databaseUri,
+        [SecretKeys.MLFLOW_S3_ENDPOINT_URL]: artifacts.endpointUrl,
+        ...(auth ? authSecretEntries(values, databaseUri, props.auth ?? {}) : {}),
       });
-      secret = kplus.Secret.fromSecretName(this, 'credentials-ref', this.secretName);
-      settingsRevision = createHash('sha256').update(JSON.stringify([values.artifactRoot, artifacts.endpointUrl, values.awsRegion])).digest('hex');
-    } else {
-      secret = kplus.Secret.fromSecretName(this, 'credentials', this.secretName);
     }
 
-    const bucketJob = new BucketJob(this, 'bucket', { ...props.bucketJob, context, secret, artifactStore: artifacts, settingsRevision });
-    const ingressHost = props.ingress ? checkIngressHost(props.ingress.host) : undefined;
+    const bucketJob = new BucketJob(this, 'bucket', { ...props.bucketJob, context, artifactStore: artifacts, values });
+    const ingressHost = isEnabled(props.ingress, props.ingress !== undefined) ? checkIngressHost(props.ingress!.host) : undefined;
     const server = new TrackingServer(this, 'server', {
       ...props.server,
       context,
-      secret,
       backendStore: backend,
       artifactStore: artifacts,
       auth,
-      metrics: props.metrics !== undefined,
+      metrics: isEnabled(props.metrics, props.metrics !== undefined),
       publicHosts: ingressHost ? [ingressHost] : [],
     });
-    const serverLabels = partLabels(instance, 'mlflow', 'tracking-server', imageVersion(server.image));
-    if (props.ingress) {
-      new ServerIngress(this, 'ingress', { ...props.ingress, context, labels: serverLabels, serviceName: server.serviceName, servicePort: server.port });
+    if (ingressHost) new ServerIngress(this, 'ingress', { ...props.ingress!, context, server });
+    if (isEnabled(props.metrics, props.metrics !== undefined) && (props.metrics?.serviceMonitor ?? true)) {
+      new ServerMonitor(this, 'monitor', { context, server, auth, interval: props.metrics?.interval ?? Duration.seconds(30) });
     }
-    if (props.metrics && (props.metrics.serviceMonitor ?? true)) {
-      new ServerMonitor(this, 'monitor', { context, labels: serverLabels, interval: props.metrics.interval ?? Duration.seconds(30), auth });
-    }
-    let gcLabels: PartLabels | undefined;
-    if (props.garbageCollection) {
-      gcLabels = partLabels(instance, 'mlflow', 'garbage-collection', imageVersion(server.image));
-      new GarbageCollection(this, 'gc', {
-        ...props.garbageCollection, context, secret, labels: gcLabels, image: server.image, trackingUri: server.trackingUri, artifactStore: artifacts, auth,
-      });
-    }
-    let backupLabels: PartLabels | undefined;
-    if (props.backup?.enabled ?? backend.podSelector !== undefined) {
-      backupLabels = partLabels(instance, 'postgresql', 'backup', LIBRARY_VERSION);
-      new DatabaseBackup(this, 'backup', {
-        ...props.backup,
-        image: props.backup?.image ?? backend.image,
-        clientImage: props.backup?.clientImage ?? props.bucketJob?.image,
-        context,
-        secret,
-        labels: backupLabels,
-        backendStore: backend,
-        artifactStore: artifacts,
-      });
-    }
-    if (props.networkPolicies ?? true) {
+    const gc = isEnabled(props.garbageCollection, props.garbageCollection !== undefined)
+      ? new GarbageCollection(this, 'gc', { ...props.garbageCollection, context, server, artifactStore: artifacts, auth })
+      : undefined;
+    const backup = isEnabled(props.backup, backend.labels !== undefined)
+      ? new DatabaseBackup(this, 'backup', { ...props.backup, context, backendStore: backend, artifactStore: artifacts, bucketJob })
+      : undefined;
+    if (isEnabled(props.networkPolicies, true)) {
       new NetworkPolicies(this, 'network-policies', {
-        context,
-        tracking: server.selector,
-        bucketJob: bucketJob.podSelector,
-        garbageCollection: gcLabels?.selector,
-        backup: backupLabels?.selector,
-        backendStore: backend,
-        artifactStore: artifacts,
-        serverPort: server.port,
+        context, server, bucketJob, garbageCollection: gc, backup, backendStore: backend, artifactStore: artifacts,
       });
     }
+    writeInStoredForm(this);
+
+    this.secretName = context.secret.name;
     this.serviceName = server.serviceName;
     this.trackingUri = server.trackingUri;
     this.nodePort = server.nodePort;

@@ -2,7 +2,8 @@
 // Runs main.ts without type-checking it (`npm test` type-checks the whole project).
 // esbuild turns main.ts and lib/ into one CommonJS file. The file is rebuilt whenever the content
 // of main.ts or any file under lib/ or imports/ differs from what it was built from, so the synth
-// is never stale after an edit, and an unchanged tree skips the build.
+// is never stale after an edit, and an unchanged tree skips the build. The programs lib/ reads at
+// synth time (lib/**/*.py) are copied next to the bundle, where its __dirname points.
 const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
@@ -19,7 +20,7 @@ function sources() {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) walk(full);
-      else if (entry.name.endsWith('.ts')) files.push(full);
+      else if (entry.name.endsWith('.ts') || entry.name.endsWith('.py')) files.push(full);
     }
   };
   walk(path.join(root, 'lib'));
@@ -42,6 +43,7 @@ if (!fs.existsSync(outfile) || !fs.existsSync(stampFile) || fs.readFileSync(stam
     packages: 'external',
     logLevel: 'warning',
   });
+  for (const file of sources().filter((f) => f.endsWith('.py'))) fs.copyFileSync(file, path.join(outdir, path.basename(file)));
   fs.writeFileSync(stampFile, stamp);
 }
 require(outfile);

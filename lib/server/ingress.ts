@@ -1,13 +1,18 @@
 import { Size } from 'cdk8s';
-import { k8s } from 'cdk8s-plus-28';
+import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { ConfigError } from './errors';
-import { PartLabels } from './labels';
-import { StoreContext } from './store-context';
-import { checkDnsSubdomain } from './validate';
+import { metadataOf, StackContext } from '../kit/context';
+import { ConfigError } from '../kit/errors';
+import { checkDnsSubdomain } from '../kit/validate';
+import { TrackingServer } from './tracking-server';
 
 /** An Ingress in front of the tracking server. */
 export interface IngressOptions {
+  /**
+   * Turn the Ingress on or off.
+   * @default - on when `ingress` is given
+   */
+  readonly enabled?: boolean;
   /** Host name the UI and API are served at, e.g. `mlflow.example.com`; it is added to the allowed hosts. */
   readonly host: string;
   /**
@@ -34,13 +39,9 @@ export interface IngressOptions {
 }
 
 export interface ServerIngressProps extends IngressOptions {
-  /** The stack the Ingress belongs to. */
-  readonly context: StoreContext;
-  /** The server's labels. */
-  readonly labels: PartLabels;
-  /** The tracking server's Service name and port. */
-  readonly serviceName: string;
-  readonly servicePort: number;
+  readonly context: StackContext;
+  /** The tracking server: its labels, Service and port. */
+  readonly server: TrackingServer;
 }
 
 const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]([-a-z0-9]*[a-z0-9])?$/;
@@ -57,6 +58,7 @@ export function checkIngressHost(host: string): string {
 export class ServerIngress extends Construct {
   public constructor(scope: Construct, id: string, props: ServerIngressProps) {
     super(scope, id);
+    const { context, server } = props;
     const host = checkIngressHost(props.host);
     const path = props.path ?? '/';
     if (!/^\/[A-Za-z0-9\-._~/]*$/.test(path)) {
@@ -65,25 +67,18 @@ export class ServerIngress extends Construct {
     if (props.tlsSecretName !== undefined) checkDnsSubdomain(props.tlsSecretName, 'ingress.tlsSecretName');
     if (props.className !== undefined) checkDnsSubdomain(props.className, 'ingress.className');
     const bodySize = props.maxBodySize === undefined ? '0' : `${props.maxBodySize.toMebibytes()}m`;
-    new k8s.KubeIngress(this, 'ingress', {
+    new kplus.Ingress(this, 'ingress', {
       metadata: {
-        name: props.context.instance,
-        namespace: props.context.namespace,
-        labels: props.labels.all,
+        ...metadataOf(context, context.instance, server.labels),
         annotations: {
           'nginx.ingress.kubernetes.io/proxy-body-size': bodySize,
           'nginx.ingress.kubernetes.io/proxy-read-timeout': '600',
           'nginx.ingress.kubernetes.io/proxy-send-timeout': '600',
         },
       },
-      spec: {
-        ingressClassName: props.className,
-        tls: props.tlsSecretName ? [{ hosts: [host], secretName: props.tlsSecretName }] : undefined,
-        rules: [{
-          host,
-          http: { paths: [{ path, pathType: 'Prefix', backend: { service: { name: props.serviceName, port: { number: props.servicePort } } } }] },
-        }],
-      },
+      className: props.className,
+      tls: props.tlsSecretName ? [{ hosts: [host], secret: kplus.Secret.fromSecretName(this, 'tls', props.tlsSecretName) }] : undefined,
+      rules: [{ host, path, pathType: kplus.HttpIngressPathType.PREFIX, backend: kplus.IngressBackend.fromService(server.service, { port: server.port }) }],
     });
   }
 }

@@ -1,18 +1,21 @@
 import { Construct } from 'constructs';
+import { StackContext } from '../kit/context';
+import { PartLabels } from '../kit/labels';
+import { checkHttpUrl } from '../kit/validate';
 import { Minio, MinioOptions } from './minio';
-import { StoreContext } from './store-context';
-import { checkHttpUrl } from './validate';
 
-/** How the tracking server and the bucket Job reach the artifact store; what every artifact store provides. */
+/** How the stack's S3 clients reach the artifact store; what every artifact store provides. */
 export interface ArtifactStoreConnection {
   /** S3 endpoint with scheme; undefined means AWS S3. */
   readonly endpointUrl?: string;
+  /** The endpoint's TCP port. */
+  readonly port: number;
   /** Skip TLS verification of the endpoint (self-signed certificates). */
   readonly ignoreTls: boolean;
   /** The S3 credentials are also the store's root user and password (in-cluster MinIO), so MinIO's length rules apply. */
   readonly credentialsAreRootUser: boolean;
   /** Labels of the in-cluster store's pods, when the store runs in the cluster. */
-  readonly podSelector?: { [key: string]: string };
+  readonly labels?: PartLabels;
 }
 
 /** Options for an S3 service that runs outside this stack. */
@@ -48,7 +51,7 @@ export abstract class ArtifactStore {
    * Creates whatever the store needs in `scope` and says how to reach it.
    * @internal
    */
-  public abstract _bind(scope: Construct, context: StoreContext): ArtifactStoreConnection;
+  public abstract _bind(scope: Construct, context: StackContext): ArtifactStoreConnection;
 }
 
 class InClusterMinio extends ArtifactStore {
@@ -58,9 +61,9 @@ class InClusterMinio extends ArtifactStore {
     super();
   }
 
-  public _bind(scope: Construct, context: StoreContext): ArtifactStoreConnection {
-    const minio = new Minio(scope, 'minio', { ...this.options, context });
-    return { endpointUrl: minio.endpointUrl, ignoreTls: false, credentialsAreRootUser: true, podSelector: minio.selector };
+  public _bind(scope: Construct, context: StackContext): ArtifactStoreConnection {
+    const minio = new Minio(scope, 'minio', context, this.options);
+    return { endpointUrl: minio.endpointUrl, port: minio.port, ignoreTls: false, credentialsAreRootUser: true, labels: minio.labels };
   }
 }
 
@@ -75,6 +78,13 @@ class ExternalS3 extends ArtifactStore {
   }
 
   public _bind(): ArtifactStoreConnection {
-    return { endpointUrl: this.externalEndpoint, ignoreTls: this.ignoreTls, credentialsAreRootUser: false };
+    return { endpointUrl: this.externalEndpoint, port: portOf(this.externalEndpoint), ignoreTls: this.ignoreTls, credentialsAreRootUser: false };
   }
+}
+
+/** The TCP port of an S3 endpoint URL; AWS S3 (no URL) is HTTPS. */
+function portOf(endpointUrl: string | undefined): number {
+  if (endpointUrl === undefined) return 443;
+  const url = new URL(endpointUrl);
+  return url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
 }

@@ -1,6 +1,8 @@
 import { createHmac } from 'crypto';
 import { Duration } from 'cdk8s';
-import { CredentialValues } from './credentials';
+import { CredentialValues } from '../credentials/credential-values';
+import { SecretKeys } from '../credentials/secret-keys';
+import { checkIntegerInRange } from '../kit/validate';
 
 /** What every signed-in user may do with experiments and models they were given no explicit permission on. */
 export enum Permission {
@@ -37,7 +39,9 @@ export interface AuthOptions {
 }
 
 /** The Secret entries basic auth needs: admin credentials, the shared Flask key, and MLflow's auth config file. */
-export function authSecretEntries(values: CredentialValues, databaseUri: string, defaultPermission: Permission, credentialCacheTtl: Duration): Record<string, string> {
+export function authSecretEntries(values: CredentialValues, databaseUri: string, options: AuthOptions): Record<string, string> {
+  const ttl = options.credentialCacheTtl ?? Duration.seconds(30);
+  checkIntegerInRange(ttl.toSeconds(), 'auth.credentialCacheTtl (seconds)', 0, 86400);
   const username = values.adminUsername ?? 'admin';
   const password = values.adminPassword!;
   // Stable across synths (a new key would log every user out) and secret, because it is derived from secrets.
@@ -45,17 +49,17 @@ export function authSecretEntries(values: CredentialValues, databaseUri: string,
   // MLflow reads the file with configparser, whose interpolation treats '%' as special.
   const ini = (value: string) => value.replace(/%/g, '%%');
   return {
-    MLFLOW_TRACKING_USERNAME: username,
-    MLFLOW_TRACKING_PASSWORD: password,
-    MLFLOW_FLASK_SERVER_SECRET_KEY: flaskKey,
-    'basic_auth.ini': [
+    [SecretKeys.MLFLOW_TRACKING_USERNAME]: username,
+    [SecretKeys.MLFLOW_TRACKING_PASSWORD]: password,
+    [SecretKeys.MLFLOW_FLASK_SERVER_SECRET_KEY]: flaskKey,
+    [SecretKeys.AUTH_CONFIG_FILE]: [
       '[mlflow]',
-      `default_permission = ${defaultPermission}`,
+      `default_permission = ${options.defaultPermission ?? Permission.READ}`,
       `database_uri = ${ini(databaseUri)}`,
       `admin_username = ${ini(username)}`,
       `admin_password = ${ini(password)}`,
       'authorization_function = mlflow.server.auth:authenticate_request_basic_auth',
-      `auth_cache_ttl_seconds = ${credentialCacheTtl.toSeconds()}`,
+      `auth_cache_ttl_seconds = ${ttl.toSeconds()}`,
       '',
     ].join('\n'),
   };

@@ -1,12 +1,17 @@
 import { Duration } from 'cdk8s';
 import { Construct } from 'constructs';
-import { ServiceMonitor } from '../imports/monitoring.coreos.com';
-import { PartLabels } from './labels';
-import { SecretKeys } from './secret-keys';
-import { StoreContext } from './store-context';
+import { ServiceMonitor } from '../../imports/monitoring.coreos.com';
+import { SecretKeys } from '../credentials/secret-keys';
+import { metadataOf, StackContext } from '../kit/context';
+import { TrackingServer } from './tracking-server';
 
 /** Prometheus metrics of the tracking server. */
 export interface MetricsOptions {
+  /**
+   * Turn metrics on or off.
+   * @default - on when `metrics` is given
+   */
+  readonly enabled?: boolean;
   /**
    * Emit a prometheus-operator ServiceMonitor (needs its CRD in the cluster).
    * @default true
@@ -20,25 +25,25 @@ export interface MetricsOptions {
 }
 
 export interface ServerMonitorProps {
-  /** The stack the monitor belongs to. */
-  readonly context: StoreContext;
-  /** The server's labels (the Service carries them). */
-  readonly labels: PartLabels;
-  /** Scrape interval. */
-  readonly interval: Duration;
+  readonly context: StackContext;
+  /** The tracking server: its labels (the Service carries them) and whether basic auth is on. */
+  readonly server: TrackingServer;
   /** Basic auth is on: /metrics then needs the admin credentials from the Secret. */
   readonly auth: boolean;
+  /** Scrape interval. */
+  readonly interval: Duration;
 }
 
 /** A ServiceMonitor that scrapes `/metrics` on the tracking server's Service. */
 export class ServerMonitor extends Construct {
   public constructor(scope: Construct, id: string, props: ServerMonitorProps) {
     super(scope, id);
-    const { context } = props;
+    const { context, server } = props;
+    const secretName = context.secret.name;
     new ServiceMonitor(this, 'monitor', {
-      metadata: { name: context.instance, namespace: context.namespace, labels: props.labels.all },
+      metadata: metadataOf(context, context.instance, server.labels),
       spec: {
-        selector: { matchLabels: props.labels.selector },
+        selector: { matchLabels: server.labels.selector },
         namespaceSelector: { matchNames: [context.namespace] },
         endpoints: [{
           port: 'http',
@@ -46,8 +51,8 @@ export class ServerMonitor extends Construct {
           interval: `${props.interval.toSeconds()}s`,
           basicAuth: props.auth
             ? {
-              username: { name: context.secretName, key: SecretKeys.MLFLOW_TRACKING_USERNAME },
-              password: { name: context.secretName, key: SecretKeys.MLFLOW_TRACKING_PASSWORD },
+              username: { name: secretName, key: SecretKeys.MLFLOW_TRACKING_USERNAME },
+              password: { name: secretName, key: SecretKeys.MLFLOW_TRACKING_PASSWORD },
             }
             : undefined,
         }],

@@ -1,19 +1,22 @@
 import { Construct } from 'constructs';
+import { CredentialValues } from '../credentials/credential-values';
+import { StackContext } from '../kit/context';
+import { ConfigError } from '../kit/errors';
+import { PartLabels } from '../kit/labels';
+import { checkIntegerInRange, checkNonEmpty } from '../kit/validate';
+import { postgresUri } from './database-uri';
 import { Postgres, PostgresOptions } from './postgres';
-import { StoreContext } from './store-context';
-import { checkIntegerInRange, checkNonEmpty } from './validate';
-import { ConfigError } from './errors';
 
-/** How the tracking server reaches its database; what every backend store provides. */
+/** How the stack reaches its database; what every backend store provides. */
 export interface BackendStoreConnection {
-  /** Host name or address of the PostgreSQL server. */
+  /** Host name or address of the database server. */
   readonly host: string;
   /** TCP port. */
   readonly port: number;
-  /** Query string appended to the database URI, e.g. `?sslmode=require`; empty for none. */
-  readonly uriQuery: string;
+  /** The SQLAlchemy URI for these credentials. */
+  databaseUri(values: CredentialValues): string;
   /** Labels of the in-cluster database pods, when the database runs in the cluster. */
-  readonly podSelector?: { [key: string]: string };
+  readonly labels?: PartLabels;
   /** The in-cluster server's image, whose `pg_dump` matches it; undefined for an external database. */
   readonly image?: string;
 }
@@ -52,7 +55,7 @@ export abstract class BackendStore {
    * Creates whatever the store needs in `scope` and says how to reach it.
    * @internal
    */
-  public abstract _bind(scope: Construct, context: StoreContext): BackendStoreConnection;
+  public abstract _bind(scope: Construct, context: StackContext): BackendStoreConnection;
 }
 
 class InClusterPostgres extends BackendStore {
@@ -60,29 +63,43 @@ class InClusterPostgres extends BackendStore {
     super();
   }
 
-  public _bind(scope: Construct, context: StoreContext): BackendStoreConnection {
-    const postgres = new Postgres(scope, 'postgres', { ...this.options, context });
-    return { host: postgres.host, port: postgres.port, uriQuery: '', podSelector: postgres.selector, image: postgres.image };
+  public _bind(scope: Construct, context: StackContext): BackendStoreConnection {
+    const postgres = new Postgres(scope, 'postgres', context, this.options);
+    const { host, port } = postgres;
+    return {
+      host,
+      port,
+      labels: postgres.labels,
+      image: postgres.image,
+      databaseUri: (v) => postgresUri({ user: v.postgresUser, password: v.postgresPassword, database: v.postgresDb, host, port, query: '' }),
+    };
   }
 }
 
 class ExternalDatabase extends BackendStore {
-  private readonly connection: BackendStoreConnection;
+  private readonly host: string;
+  private readonly port: number;
+  private readonly query: string;
 
   public constructor(options: ExternalDatabaseOptions) {
     super();
-    const host = checkNonEmpty(options.host, 'BackendStore.external({ host })');
-    if (!/^[A-Za-z0-9.:\-[\]]+$/.test(host)) {
-      throw new ConfigError(`BackendStore.external({ host }) must be a host name or IP address; got ${JSON.stringify(host)}`);
+    this.host = checkNonEmpty(options.host, 'BackendStore.external({ host })');
+    if (!/^[A-Za-z0-9.:\-[\]]+$/.test(this.host)) {
+      throw new ConfigError(`BackendStore.external({ host }) must be a host name or IP address; got ${JSON.stringify(this.host)}`);
     }
-    const port = checkIntegerInRange(options.port ?? 5432, 'BackendStore.external({ port })', 1, 65535);
+    this.port = checkIntegerInRange(options.port ?? 5432, 'BackendStore.external({ port })', 1, 65535);
     if (options.sslMode !== undefined && !SSL_MODES.includes(options.sslMode)) {
       throw new ConfigError(`BackendStore.external({ sslMode }) must be one of ${SSL_MODES.join(', ')}; got ${JSON.stringify(options.sslMode)}`);
     }
-    this.connection = { host, port, uriQuery: options.sslMode ? `?sslmode=${options.sslMode}` : '' };
+    this.query = options.sslMode ? `?sslmode=${options.sslMode}` : '';
   }
 
   public _bind(): BackendStoreConnection {
-    return this.connection;
+    const { host, port, query } = this;
+    return {
+      host,
+      port,
+      databaseUri: (v) => postgresUri({ user: v.postgresUser, password: v.postgresPassword, database: v.postgresDb, host, port, query }),
+    };
   }
 }

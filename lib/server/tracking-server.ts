@@ -1,21 +1,20 @@
 import { ApiObject, Duration, JsonPatch } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+import { SecretKeys } from '../credentials/secret-keys';
+import { partLabels, serviceHost, StackContext } from '../kit/context';
+import { ConfigError } from '../kit/errors';
+import { DefaultImages } from '../kit/images';
+import { imageVersion, PartLabels } from '../kit/labels';
+import { resources } from '../kit/resources';
+import { restrictedContainer, restrictedPod } from '../kit/security';
+import { checkIntegerInRange } from '../kit/validate';
+import { ArtifactStoreConnection } from '../stores/artifact-store';
+import { BackendStoreConnection } from '../stores/backend-store';
+import { s3Env } from '../stores/s3-env';
 import { allowedHosts, corsOrigins } from './allowed-hosts';
-import { ArtifactStoreConnection } from './artifact-store';
-import { BackendStoreConnection } from './backend-store';
-import { DefaultImages } from './images';
-import { imageVersion, partLabels } from './labels';
-import { MIGRATION_SCRIPT } from './migration';
-import { resources } from './resources';
-import { s3Env } from './s3-env';
-import { inServerForm } from './server-form';
-import { ServerAvailability } from './server-availability';
-import { SecretKeys } from './secret-keys';
-import { restrictedContainer, restrictedPod } from './security';
-import { serviceHost, StoreContext } from './store-context';
-import { checkIntegerInRange } from './validate';
-import { ConfigError } from './errors';
+import { AutoscalingOptions, ServerAvailability } from './availability';
+import { migrationProgram } from './migration';
 
 /** How clients read and write artifacts. */
 export enum ArtifactServing {
@@ -82,50 +81,19 @@ export interface TrackingServerOptions {
   readonly autoscaling?: AutoscalingOptions;
 }
 
-/** HorizontalPodAutoscaler settings for the tracking server. */
-export interface AutoscalingOptions {
-  /**
-   * Fewest pods.
-   * @default 2
-   */
-  readonly minReplicas?: number;
-  /** Most pods. */
-  readonly maxReplicas: number;
-  /**
-   * Average CPU use, in percent of the request, that the autoscaler aims for.
-   * @default 70
-   */
-  readonly cpuUtilizationPercent?: number;
-}
-
 export interface TrackingServerProps extends TrackingServerOptions {
-  /** The stack this server belongs to. */
-  readonly context: StoreContext;
-  /** The Secret with the keys in `SecretKeys`. */
-  readonly secret: kplus.ISecret;
-  /** How to reach the database. */
+  readonly context: StackContext;
   readonly backendStore: BackendStoreConnection;
-  /** How to reach the artifact store. */
   readonly artifactStore: ArtifactStoreConnection;
-  /**
-   * Run MLflow's basic auth; the Secret then holds the auth keys (see `SecretKeys`).
-   * @default false
-   */
-  readonly auth?: boolean;
-  /**
-   * Serve Prometheus metrics on `/metrics`.
-   * @default false
-   */
-  readonly metrics?: boolean;
-  /**
-   * Host names the server is reached by besides its Service (an Ingress host); added to the allowed hosts.
-   * @default []
-   */
-  readonly publicHosts?: string[];
+  /** Run MLflow's basic auth; the Secret then holds the auth keys (see `SecretKeys`). */
+  readonly auth: boolean;
+  /** Serve Prometheus metrics on `/metrics`. */
+  readonly metrics: boolean;
+  /** Host names the server is reached by besides its Service (an Ingress host); added to the allowed hosts. */
+  readonly publicHosts: string[];
 }
 
 const MLFLOW_UID = 1000;
-const MIGRATE_RESOURCES = resources(100, 256, 1000, 1024);
 const PORT = 5000;
 const AUTH_DIR = '/etc/mlflow-auth';
 /** Where `--expose-prometheus` keeps its multi-process files: a writable emptyDir. */
@@ -141,10 +109,8 @@ export class TrackingServer extends Construct {
   public readonly nodePort: number;
   /** The tracking URI for clients inside the cluster. */
   public readonly trackingUri: string;
-  /** Labels that select the server's pods. */
-  public readonly selector: { [key: string]: string };
-  /** The Deployment. */
-  public readonly deployment: kplus.Deployment;
+  /** The server's labels; the selector picks its pods. */
+  public readonly labels: PartLabels;
   /** The NodePort Service. */
   public readonly service: kplus.Service;
   /** The MLflow image the server runs. */
@@ -152,9 +118,9 @@ export class TrackingServer extends Construct {
 
   public constructor(scope: Construct, id: string, props: TrackingServerProps) {
     super(scope, id);
-    const { context, secret } = props;
-    const image = props.image ?? DefaultImages.MLFLOW;
-    this.image = image;
+    const { context } = props;
+    const { secret } = context;
+    this.image = props.image ?? DefaultImages.MLFLOW;
     const replicas = checkIntegerInRange(props.replicas ?? 2, 'server.replicas', 1, 100);
     if (props.replicas !== undefined && props.autoscaling !== undefined) {
       throw new ConfigError('server.replicas and server.autoscaling conflict: with autoscaling, set server.autoscaling.minReplicas instead');
@@ -168,18 +134,15 @@ export class TrackingServer extends Construct {
         throw new ConfigError(`server.allowedHosts / server.corsAllowedOrigins entries must be non-empty and contain no commas or spaces; got ${JSON.stringify(pattern)}`);
       }
     }
-    const labels = partLabels(context.instance, 'mlflow', 'tracking-server', imageVersion(image));
+    this.labels = partLabels(context, 'mlflow', 'tracking-server', imageVersion(this.image));
     this.serviceName = context.instance;
-    this.selector = labels.selector;
     this.trackingUri = `http://${serviceHost(context, this.serviceName)}:${PORT}`;
-    const metadata = { name: this.serviceName, namespace: context.namespace, labels: labels.all };
-    const fromSecret = (key: string) => kplus.EnvValue.fromSecretValue({ secret, key });
+    const metadata = { name: this.serviceName, namespace: context.namespace, labels: this.labels.all };
     const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp');
     const hosts = allowedHosts(this.serviceName, context.namespace, context.clusterDomain, [
-      ...(props.publicHosts ?? []).flatMap((h) => [h, `${h}:*`]),
+      ...props.publicHosts.flatMap((h) => [h, `${h}:*`]),
       ...(props.allowedHosts ?? []),
     ]);
-    const serverResources = props.resources ?? resources(250, 1024, 2000, 2048);
     const proxied = (props.artifactServing ?? ArtifactServing.PROXIED) === ArtifactServing.PROXIED;
     const authVolume = props.auth
       ? kplus.Volume.fromSecret(this, 'auth-config', secret, { name: 'auth-config', items: { [SecretKeys.AUTH_CONFIG_FILE]: { path: SecretKeys.AUTH_CONFIG_FILE } } })
@@ -190,43 +153,46 @@ export class TrackingServer extends Construct {
     const serverArgs = ['server', '--host', '0.0.0.0', '--port', String(PORT), '--workers', String(workers), proxied ? '--serve-artifacts' : '--no-serve-artifacts'];
     if (props.auth) serverArgs.push('--app-name', 'basic-auth');
     if (metricsVolume) serverArgs.push('--expose-prometheus', METRICS_DIR);
+    const adminCredentials: Record<string, kplus.EnvValue> = props.auth ? {
+      MLFLOW_TRACKING_USERNAME: secret.envValue(SecretKeys.MLFLOW_TRACKING_USERNAME),
+      MLFLOW_TRACKING_PASSWORD: secret.envValue(SecretKeys.MLFLOW_TRACKING_PASSWORD),
+    } : {};
 
-    this.deployment = new kplus.Deployment(this, 'deployment', {
+    const deployment = new kplus.Deployment(this, 'deployment', {
       metadata,
+      podMetadata: { labels: this.labels.all },
       select: false,
-      replicas,
+      // An autoscaler owns the count; a count in the manifest would reset it on every apply.
+      replicas: props.autoscaling ? undefined : replicas,
       strategy: kplus.DeploymentStrategy.rollingUpdate({ maxSurge: kplus.PercentOrAbsolute.absolute(1), maxUnavailable: kplus.PercentOrAbsolute.absolute(0) }),
       securityContext: restrictedPod(MLFLOW_UID),
       automountServiceAccountToken: false,
       initContainers: [{
         name: 'migrate',
-        image,
+        image: this.image,
         imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
-        command: ['python', '-c', MIGRATION_SCRIPT],
+        command: ['python', '-c', migrationProgram()],
         envVariables: {
-          MLFLOW_BACKEND_STORE_URI: fromSecret(SecretKeys.MLFLOW_BACKEND_STORE_URI),
+          MLFLOW_BACKEND_STORE_URI: secret.envValue(SecretKeys.MLFLOW_BACKEND_STORE_URI),
           MLFLOW_DB_WAIT_SECONDS: kplus.EnvValue.fromValue(String(waitSeconds)),
           HOME: kplus.EnvValue.fromValue('/tmp'),
           ...authEnv,
-          ...(props.auth ? {
-            MLFLOW_TRACKING_USERNAME: fromSecret(SecretKeys.MLFLOW_TRACKING_USERNAME),
-            MLFLOW_TRACKING_PASSWORD: fromSecret(SecretKeys.MLFLOW_TRACKING_PASSWORD),
-          } : {}),
+          ...adminCredentials,
         },
         securityContext: restrictedContainer(MLFLOW_UID),
-        resources: MIGRATE_RESOURCES,
+        resources: resources(100, 256, 1000, 1024),
         volumeMounts: [{ path: '/tmp', volume: tmp }, ...authMounts],
       }],
       containers: [{
         name: 'mlflow',
-        image,
+        image: this.image,
         imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
         command: ['mlflow'],
         args: serverArgs,
         ports: [{ name: 'http', number: PORT }],
         envVariables: {
-          MLFLOW_BACKEND_STORE_URI: fromSecret(SecretKeys.MLFLOW_BACKEND_STORE_URI),
-          [proxied ? 'MLFLOW_ARTIFACTS_DESTINATION' : 'MLFLOW_DEFAULT_ARTIFACT_ROOT']: fromSecret(SecretKeys.MLFLOW_S3_ARTIFACT_ROOT),
+          MLFLOW_BACKEND_STORE_URI: secret.envValue(SecretKeys.MLFLOW_BACKEND_STORE_URI),
+          [proxied ? 'MLFLOW_ARTIFACTS_DESTINATION' : 'MLFLOW_DEFAULT_ARTIFACT_ROOT']: secret.envValue(SecretKeys.MLFLOW_S3_ARTIFACT_ROOT),
           ...s3Env(secret, props.artifactStore),
           MLFLOW_SERVER_ALLOWED_HOSTS: kplus.EnvValue.fromValue(hosts.join(',')),
           MLFLOW_SERVER_CORS_ALLOWED_ORIGINS: kplus.EnvValue.fromValue(corsOrigins(hosts, props.corsAllowedOrigins ?? []).join(',')),
@@ -237,10 +203,10 @@ export class TrackingServer extends Construct {
           HOME: kplus.EnvValue.fromValue('/tmp'),
           PYTHONUNBUFFERED: kplus.EnvValue.fromValue('1'),
           ...authEnv,
-          ...(props.auth ? { MLFLOW_FLASK_SERVER_SECRET_KEY: fromSecret(SecretKeys.MLFLOW_FLASK_SERVER_SECRET_KEY) } : {}),
+          ...(props.auth ? { MLFLOW_FLASK_SERVER_SECRET_KEY: secret.envValue(SecretKeys.MLFLOW_FLASK_SERVER_SECRET_KEY) } : {}),
         },
         securityContext: restrictedContainer(MLFLOW_UID),
-        resources: serverResources,
+        resources: props.resources ?? resources(250, 1024, 2000, 2048),
         // The schema is migrated by the init container, so start-up is seconds; the budget covers slow nodes.
         startup: kplus.Probe.fromHttpGet('/health', { port: PORT, periodSeconds: Duration.seconds(5), failureThreshold: 60, timeoutSeconds: Duration.seconds(5) }),
         readiness: kplus.Probe.fromHttpGet('/health', { port: PORT, periodSeconds: Duration.seconds(10), failureThreshold: 3, timeoutSeconds: Duration.seconds(5) }),
@@ -248,31 +214,25 @@ export class TrackingServer extends Construct {
         volumeMounts: [{ path: '/tmp', volume: tmp }, ...authMounts, ...(metricsVolume ? [{ path: METRICS_DIR, volume: metricsVolume }] : [])],
       }],
     });
-    this.deployment.select(kplus.LabelSelector.of({ labels: labels.selector }));
-    for (const [key, value] of Object.entries(labels.all)) this.deployment.podMetadata.addLabel(key, value);
+    deployment.select(kplus.LabelSelector.of({ labels: this.labels.selector }));
     // A Service named like the CLI's env prefix would inject MLFLOW_PORT=tcp://..., which `mlflow server` reads as --port.
-    ApiObject.of(this.deployment).addJsonPatch(JsonPatch.add('/spec/template/spec/enableServiceLinks', false));
-    inServerForm(this.deployment, '/spec/template', [
-      { path: '/spec/template/spec/initContainers/0', resources: MIGRATE_RESOURCES },
-      { path: '/spec/template/spec/containers/0', resources: serverResources },
-    ]);
-    // The server does not store a zero minReadySeconds; writing it would show as a change on every apply.
-    ApiObject.of(this.deployment).addJsonPatch(JsonPatch.remove('/spec/minReadySeconds'));
+    ApiObject.of(deployment).addJsonPatch(JsonPatch.add('/spec/template/spec/enableServiceLinks', false));
 
-    new ServerAvailability(this, 'availability', {
-      context,
-      deployment: this.deployment,
-      labels,
-      replicas,
-      autoscaling: props.autoscaling,
-    });
+    const availability = new ServerAvailability(this, 'availability', { context, deployment, labels: this.labels, replicas, autoscaling: props.autoscaling });
+    if (availability.minReplicas >= 2) {
+      ApiObject.of(deployment).addJsonPatch(JsonPatch.add('/spec/template/spec/topologySpreadConstraints', [{
+        maxSkew: 1,
+        topologyKey: 'kubernetes.io/hostname',
+        whenUnsatisfiable: 'ScheduleAnyway',
+        labelSelector: { matchLabels: this.labels.selector },
+      }]));
+    }
 
     this.service = new kplus.Service(this, 'service', {
       metadata,
       type: kplus.ServiceType.NODE_PORT,
       ports: [{ name: 'http', port: PORT, targetPort: PORT, nodePort: this.nodePort }],
     });
-    for (const [key, value] of Object.entries(labels.selector)) this.service.selectLabel(key, value);
-    ApiObject.of(this.service).addJsonPatch(JsonPatch.remove('/spec/externalIPs'));
+    for (const [key, value] of Object.entries(this.labels.selector)) this.service.selectLabel(key, value);
   }
 }

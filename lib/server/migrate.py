@@ -1,14 +1,3 @@
-/**
- * The Python program the tracking server's `migrate` init container runs before the server starts.
- *
- * MLflow creates or refuses out-of-date tables on start and guards that with a file lock that
- * exists only inside one pod, so two replicas on a fresh or older database race. This program
- * waits (bounded) for PostgreSQL, fails fast on rejected credentials, then creates or upgrades
- * the schema (and basic auth's, when it is on) while holding a PostgreSQL advisory lock, which
- * serializes it across every pod.
- * It reads the URI from MLFLOW_BACKEND_STORE_URI and never prints it.
- */
-export const MIGRATION_SCRIPT = `
 import os, sys, time
 import sqlalchemy
 from sqlalchemy.pool import NullPool
@@ -58,4 +47,3 @@ with lock:
                 print(f"migrate: the password of admin user {admin} now matches the Secret", flush=True)
     lock.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
 print(f"migrate: schema at {target} is current", flush=True)
-`.trimStart();

@@ -1,0 +1,40 @@
+/** Credentials and connection settings, as values. Every field ends up in the credentials Secret. */
+export interface CredentialValues {
+  /** PostgreSQL user. */
+  readonly postgresUser: string;
+  /** PostgreSQL password; any printable characters. */
+  readonly postgresPassword: string;
+  /** PostgreSQL database name. */
+  readonly postgresDb: string;
+  /** S3 access key; with in-cluster MinIO also MinIO's root user (at least 3 characters). */
+  readonly awsAccessKeyId: string;
+  /** S3 secret key; with in-cluster MinIO also MinIO's root password (at least 8 characters). */
+  readonly awsSecretAccessKey: string;
+  /** Where artifacts go: `s3://<bucket>/<prefix>`. */
+  readonly artifactRoot: string;
+  /**
+   * An external S3-compatible endpoint, with scheme. When set, no in-cluster MinIO is deployed.
+   * @default - none: in-cluster MinIO, or AWS S3 with `ArtifactStore.s3()`
+   */
+  readonly s3EndpointUrl?: string;
+  /**
+   * S3 region.
+   * @default 'us-east-1'
+   */
+  readonly awsRegion?: string;
+  /**
+   * MLflow admin user for basic auth (the name clients put in MLFLOW_TRACKING_USERNAME).
+   * @default 'admin' when `adminPassword` is set
+   */
+  readonly adminUsername?: string;
+  /**
+   * MLflow admin password (at least 12 characters). Setting it turns basic auth on by default.
+   * @default - none: no authentication unless `auth.enabled`
+   */
+  readonly adminPassword?: string;
+  /**
+   * The Flask secret key every server replica shares (CSRF protection under basic auth).
+   * @default - derived from the other credentials, so it is stable across synths
+   */
+  readonly flaskSecretKey?: string;
+}

@@ -1,0 +1,49 @@
+import { Duration } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-28';
+import { Construct } from 'constructs';
+import { metadataOf, StackContext } from '../kit/context';
+import { parseCron } from '../kit/cron';
+import { PartLabels } from '../kit/labels';
+import { restrictedPod } from '../kit/security';
+
+export interface ScheduledJobProps {
+  readonly context: StackContext;
+  /** The part's name, appended to the instance name: `<instance>-<part>`. */
+  readonly part: string;
+  readonly labels: PartLabels;
+  /** The cron schedule, and the prop it came from (for errors). */
+  readonly schedule: string;
+  readonly scheduleProp: string;
+  /** The uid (and gid, fsGroup) the pod runs as. */
+  readonly uid: number;
+  readonly initContainers?: kplus.ContainerProps[];
+  readonly containers: kplus.ContainerProps[];
+}
+
+/**
+ * What the stack's scheduled jobs (gc, backup) share: never overlapping, a missed run is skipped
+ * after an hour, a run is stopped after six hours, a few finished Jobs kept for their logs,
+ * restricted pods without a service-account token.
+ */
+export class ScheduledJob extends Construct {
+  public constructor(scope: Construct, id: string, props: ScheduledJobProps) {
+    super(scope, id);
+    const { context, labels } = props;
+    new kplus.CronJob(this, 'cronjob', {
+      metadata: metadataOf(context, `${context.instance}-${props.part}`, labels),
+      podMetadata: { labels: labels.all },
+      schedule: parseCron(props.schedule, props.scheduleProp),
+      concurrencyPolicy: kplus.ConcurrencyPolicy.FORBID,
+      startingDeadline: Duration.hours(1),
+      successfulJobsRetained: 3,
+      failedJobsRetained: 3,
+      backoffLimit: 2,
+      activeDeadline: Duration.hours(6),
+      restartPolicy: kplus.RestartPolicy.NEVER,
+      securityContext: restrictedPod(props.uid),
+      automountServiceAccountToken: false,
+      initContainers: props.initContainers,
+      containers: props.containers,
+    });
+  }
+}

@@ -1,0 +1,68 @@
+import { k8s } from 'cdk8s-plus-28';
+import { Construct } from 'constructs';
+import { metadataOf, StackContext } from '../kit/context';
+import { LIBRARY_VERSION, PartLabels } from '../kit/labels';
+import { ArtifactStoreConnection } from '../stores/artifact-store';
+import { BackendStoreConnection } from '../stores/backend-store';
+
+/** NetworkPolicies for every pod of the stack. */
+export interface NetworkPolicyOptions {
+  /**
+   * Turn the policies on or off. They need a network plugin that enforces them.
+   * @default true
+   */
+  readonly enabled?: boolean;
+}
+
+/** The parts of the stack, as NetworkPolicies need them: what selects their pods, and their ports. */
+export interface NetworkPoliciesProps {
+  readonly context: StackContext;
+  readonly server: { readonly labels: PartLabels; readonly port: number };
+  readonly bucketJob: { readonly labels: PartLabels };
+  /** Present when the CronJob exists. */
+  readonly garbageCollection?: { readonly labels: PartLabels };
+  readonly backup?: { readonly labels: PartLabels };
+  readonly backendStore: BackendStoreConnection;
+  readonly artifactStore: ArtifactStoreConnection;
+}
+
+const DNS: k8s.NetworkPolicyEgressRule = {
+  ports: [{ port: k8s.IntOrString.fromNumber(53), protocol: 'UDP' }, { port: k8s.IntOrString.fromNumber(53), protocol: 'TCP' }],
+};
+const ANYWHERE: k8s.NetworkPolicyPeer[] = [{ ipBlock: { cidr: '0.0.0.0/0' } }, { ipBlock: { cidr: '::/0' } }];
+const tcp = (port: number): k8s.NetworkPolicyPort => ({ port: k8s.IntOrString.fromNumber(port), protocol: 'TCP' });
+const pods = (labels: PartLabels): k8s.NetworkPolicyPeer => ({ podSelector: { matchLabels: labels.selector } });
+
+/**
+ * Default-deny for every pod of the stack, then only the paths it needs: the tracking server takes
+ * traffic on its port from anywhere (NodePort, Ingress, probes) and talks to the database and S3;
+ * PostgreSQL takes only the server (and its migration step), gc and the backup job; MinIO takes
+ * only the server, the bucket Job, the backup job and gc. Every pod may resolve DNS.
+ */
+export class NetworkPolicies extends Construct {
+  public constructor(scope: Construct, id: string, props: NetworkPoliciesProps) {
+    super(scope, id);
+    const { server, bucketJob, garbageCollection: gc, backup, backendStore: db, artifactStore: s3 } = props;
+    // An in-cluster store is reached by its pods' labels; an external one by its port, anywhere.
+    const toDatabase: k8s.NetworkPolicyEgressRule = { to: db.labels ? [pods(db.labels)] : ANYWHERE, ports: [tcp(db.port)] };
+    const toS3: k8s.NetworkPolicyEgressRule = { to: s3.labels ? [pods(s3.labels)] : ANYWHERE, ports: [tcp(s3.port)] };
+    const toServer: k8s.NetworkPolicyEgressRule = { to: [pods(server.labels)], ports: [tcp(server.port)] };
+    const from = (...parts: Array<{ labels: PartLabels } | undefined>): k8s.NetworkPolicyPeer[] =>
+      parts.flatMap((part) => (part ? [pods(part.labels)] : []));
+
+    const policy = (name: string, labels: PartLabels, ingress: k8s.NetworkPolicyIngressRule[], egress: k8s.NetworkPolicyEgressRule[]) =>
+      new k8s.KubeNetworkPolicy(this, name, {
+        metadata: metadataOf(props.context, `${props.context.instance}-${name}`, labels.atVersion(LIBRARY_VERSION)),
+        // With both policy types listed, a missing ingress list denies all ingress.
+        spec: { podSelector: { matchLabels: labels.selector }, policyTypes: ['Ingress', 'Egress'], ingress, egress },
+      });
+
+    policy('tracking-server', server.labels, [{ ports: [tcp(server.port)] }], [DNS, toDatabase, toS3]);
+    policy('bucket-job', bucketJob.labels, [], [DNS, toS3]);
+    if (gc) policy('gc', gc.labels, [], [DNS, toDatabase, toServer, toS3]);
+    if (backup) policy('backup', backup.labels, [], [DNS, toDatabase, toS3]);
+    if (db.labels) policy('postgres', db.labels, [{ from: from(server, gc, backup), ports: [tcp(db.port)] }], [DNS]);
+    // gc deletes artifacts itself when they are not served through the tracking server.
+    if (s3.labels) policy('minio', s3.labels, [{ from: from(server, bucketJob, backup, gc), ports: [tcp(s3.port)] }], [DNS]);
+  }
+}
