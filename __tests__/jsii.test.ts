@@ -5,7 +5,8 @@ import * as path from 'path';
 
 /**
  * The public API follows jsii's rules (so the library can be published for Python, Java, .NET, Go):
- * the jsii compiler, not a lint, compiles lib/ in a scratch copy and writes the assembly.
+ * the jsii compiler, not a lint, compiles lib/ in a scratch copy and writes the assembly, from which
+ * jsii-docgen writes the API reference that API.md must match.
  */
 const root = path.resolve(__dirname, '..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mlflow-jsii-'));
@@ -26,8 +27,17 @@ test('jsii compiles the library and its assembly has the public constructs', () 
   const assembly = JSON.parse(fs.readFileSync(path.join(work, '.jsii'), 'utf8'));
   const types = Object.keys(assembly.types).map((fqn) => fqn.split('.').pop());
   expect(types).toEqual(expect.arrayContaining(['MlflowStack', 'MlflowStackProps', 'Credentials', 'BackendStore', 'ArtifactStore', 'TrackingServerOptions', 'AuthOptions', 'Permission']));
+  expect(types).not.toEqual(expect.arrayContaining(['TrackingServer']));
   for (const fqn of Object.keys(assembly.types)) {
     const t = assembly.types[fqn];
     for (const p of t.properties ?? []) if (t.kind === 'interface' && t.datatype) expect({ fqn, prop: p.name, immutable: p.immutable }).toEqual({ fqn, prop: p.name, immutable: true });
   }
 }, 180_000);
+
+test('API.md is the API reference jsii-docgen writes from the current code (npm run docgen)', () => {
+  const out = path.join(work, 'API.md');
+  const result = spawnSync(process.execPath, [require.resolve('jsii-docgen/bin/jsii-docgen'), '-o', out], { cwd: work, encoding: 'utf8' });
+  expect(result.stderr).toBe('');
+  expect(result.status).toBe(0);
+  expect(fs.readFileSync(path.join(root, 'API.md'), 'utf8')).toBe(fs.readFileSync(out, 'utf8'));
+}, 60_000);

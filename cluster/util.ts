@@ -207,8 +207,8 @@ export function resourceVersions(cluster: Cluster, dir: string): Record<string, 
   return Object.fromEntries(items.map((i) => [resourceName(i), i.metadata.resourceVersion]));
 }
 
-/** The vendored ServiceMonitor CRD (shared/crds beside the repository), for the `metrics` option. */
-export const SERVICE_MONITOR_CRD = path.resolve(repoRoot, '..', 'shared', 'crds', 'monitoring.coreos.com_servicemonitors.yaml');
+/** The vendored ServiceMonitor CRD, for the `metrics` option. */
+export const SERVICE_MONITOR_CRD = path.join(repoRoot, 'imports', 'crds', 'monitoring.coreos.com_servicemonitors.yaml');
 
 export function installServiceMonitorCrd(cluster: Cluster): void {
   if (!fs.existsSync(SERVICE_MONITOR_CRD)) throw new Error(`${SERVICE_MONITOR_CRD} is missing (shared/ must sit beside the repository)`);

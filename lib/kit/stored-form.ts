@@ -16,6 +16,7 @@ export function writeInStoredForm(scope: IConstruct): void {
   }
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a manifest is untyped JSON
 type Json = any;
 
 /** A manifest as the API server stores it (see `writeInStoredForm`); keys sorted, as cdk8s writes them. */
