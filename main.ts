@@ -1,10 +1,15 @@
 import * as fs from 'fs';
 import { App, Chart } from 'cdk8s';
-import { ConfigError, Credentials, MlflowStack } from './lib';
+import { AppConfig, ConfigError, MlflowStack } from './lib';
 
-/** The credentials file (MLFLOW_ENV_FILE names another); with none, the example's values are used, and we say so. */
+/**
+ * The app: credentials from `.env` (MLFLOW_ENV_FILE names another; with none, the example's values,
+ * and we say so) and every other setting from `mlflow.yaml` (MLFLOW_CONFIG_FILE names another; with
+ * none, the library's defaults).
+ */
 const ENV_FILE = process.env.MLFLOW_ENV_FILE ?? '.env';
 const DEFAULT_ENV_FILE = '.env.example';
+const CONFIG_FILE = process.env.MLFLOW_CONFIG_FILE ?? 'mlflow.yaml';
 
 function credentialsFile(): string {
   if (fs.existsSync(ENV_FILE) || process.env.MLFLOW_ENV_FILE) return ENV_FILE;
@@ -19,18 +24,34 @@ function credentialsFile(): string {
   return DEFAULT_ENV_FILE;
 }
 
+/**
+ * `kubectl apply -f dist` applies every file there: manifests an earlier synth wrote (a renamed
+ * chart) would come back. Only `*.k8s.yaml` files go; anything else a user keeps there stays.
+ */
+function removeStaleManifests(outdir: string, written: string): void {
+  for (const file of fs.readdirSync(outdir)) {
+    if (file.endsWith('.k8s.yaml') && file !== written) fs.rmSync(`${outdir}/${file}`);
+  }
+}
+
+let config: AppConfig | undefined;
 try {
+  const settingsFile = fs.existsSync(CONFIG_FILE) || process.env.MLFLOW_CONFIG_FILE ? CONFIG_FILE : undefined;
+  config = AppConfig.load(settingsFile);
   const app = new App();
   const chart = new Chart(app, 'mlflow');
-  const credentials = Credentials.fromEnvFile(credentialsFile());
-  new MlflowStack(chart, 'mlflow', { credentials });
+  const stack = new MlflowStack(chart, 'mlflow', config.stackProps(config.needsCredentialsFile ? credentialsFile() : ENV_FILE));
   app.synth();
-  if (credentials.values?.adminPassword === undefined) {
+  removeStaleManifests(app.outdir, `${chart.node.id}.k8s.yaml`);
+  if (!stack.authEnabled) {
     process.stderr.write('note: MLflow basic auth is off: anyone who reaches the node port can read and change everything. Set MLFLOW_TRACKING_PASSWORD in .env to turn it on.\n');
   }
-  process.stdout.write(`wrote ${app.outdir}/${chart.node.id}.k8s.yaml\n`);
+  if (!config.hasPublicHost) {
+    process.stderr.write(`note: MLflow answers 403 to a public node IP or DNS name it does not know; list yours under server.publicHosts in ${CONFIG_FILE} (see mlflow.example.yaml).\n`);
+  }
+  process.stdout.write(`wrote ${app.outdir}/${chart.node.id}.k8s.yaml: ${stack.summary}\n`);
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err;
-  process.stderr.write(`error: ${err.message}\n`);
+  process.stderr.write(`error: ${config?.locate(err.message) ?? err.message}\n`);
   process.exit(1);
 }

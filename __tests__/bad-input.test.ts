@@ -139,7 +139,7 @@ describe('props', () => {
   });
 
   test('an external database with a bad sslMode or port is refused', () => {
-    expectConfigError(() => BackendStore.external({ host: 'db', sslMode: 'yes' }), /sslMode \}\) must be one of disable, allow, prefer, require, verify-ca, verify-full/);
+    expectConfigError(() => BackendStore.external({ host: 'db', sslMode: 'yes' }), /sslMode \}\) for postgresql must be one of disable, allow, prefer, require, verify-ca, verify-full/);
     expectConfigError(() => BackendStore.external({ host: 'db', port: 70000 }), /port \}\) must be an integer from 1 to 65535/);
     expectConfigError(() => BackendStore.external({ host: 'db/x' }), /host \}\) must be a host name or IP address/);
   });

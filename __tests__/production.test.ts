@@ -228,30 +228,56 @@ describe('backups', () => {
     expect(cron.spec).toMatchObject({ schedule: '0 2 * * *', concurrencyPolicy: 'Forbid' });
   });
 
-  test('dump with the server\'s own PostgreSQL image, then upload next to the artifacts and prune by retention', () => {
-    const [dump] = pod.initContainers;
-    const [upload] = pod.containers;
+  test('stream pg_dump (the server\'s own PostgreSQL image) through a pipe to S3 beside the artifacts, and prune by retention', () => {
+    expect(pod.initContainers).toBeUndefined();
+    const [dump, upload] = pod.containers;
     expect(dump.image).toBe(one(objects, 'StatefulSet', 'mlflow-postgres').spec.template.spec.containers[0].image);
     expect(dump.command[2]).toContain('pg_dump --format=custom');
     expect(envOf(dump, 'PGHOST').value).toBe('mlflow-postgres.default.svc.cluster.local');
     expect(envOf(dump, 'PGPASSWORD').valueFrom.secretKeyRef.key).toBe('POSTGRES_PASSWORD');
-    expect(upload.command[2]).toContain('mc $insecure cp /backup/mlflow.dump');
+    expect(dump.command[2]).toContain('pg_dump --format=custom > /backup/dump.fifo');
+    expect(upload.command[2]).toContain('mc $insecure pipe "target/$target_bucket/$key.partial" < /backup/dump.fifo');
+    expect(upload.command[2]).toContain('mc $insecure mv "target/$target_bucket/$key.partial" "target/$target_bucket/$key"');
+    // Only the pipe and a status word: the volume is capped, so no copy of the database can land on the node.
+    expect(pod.volumes.find((v: any) => v.name === 'backup').emptyDir.sizeLimit).toBe('16Mi');
     expect(upload.command[2]).toContain('--older-than "${BACKUP_RETENTION_DAYS}d"');
     expect(envOf(upload, 'BACKUP_RETENTION_DAYS').value).toBe('14');
-    expect(envOf(upload, 'BACKUP_PREFIX').value).toBe('backups/postgres');
+    expect(envOf(upload, 'BACKUP_PREFIX').value).toBe('backups/default/mlflow');
+    expect(envOf(upload, 'BACKUP_NAME').value).toBe('mlflow');
+    expect(envOf(upload, 'BACKUP_BUCKET')).toBeUndefined();
     for (const script of [dump.command[2], upload.command[2]]) expect(script).not.toMatch(/\$\$|\$\([A-Za-z_][A-Za-z0-9_]*\)/);
   });
 
   test('are off with an external database, and can be turned on for it', () => {
     const external = { backendStore: BackendStore.external({ host: 'db.example.com' }) };
     expect(synthStack(external).some((o) => o.kind === 'CronJob')).toBe(false);
-    expect(one(synthStack({ ...external, backup: { enabled: true, image: 'docker.io/library/postgres:16.10' } }), 'CronJob').spec.jobTemplate.spec.template.spec.initContainers[0].image).toBe('docker.io/library/postgres:16.10');
+    expect(one(synthStack({ ...external, backup: { enabled: true, image: 'docker.io/library/postgres:16.10' } }), 'CronJob').spec.jobTemplate.spec.template.spec.containers[0].image).toBe('docker.io/library/postgres:16.10');
+  });
+
+  test('never inside the artifact root the server serves: refused at synth, and again by the job', () => {
+    const rootAt = (artifactRoot: string) => Credentials.fromValues({ ...TEST_VALUES, artifactRoot });
+    expectConfigError(() => synthStack({ credentials: rootAt('s3://mlflow') }),
+      /^backup: s3:\/\/mlflow\/backups\/default\/mlflow\/ is inside the artifact root s3:\/\/mlflow, which the tracking server serves to every client; set backup\.bucket to another bucket, or MLFLOW_S3_ARTIFACT_ROOT to a prefix/);
+    expectConfigError(() => synthStack({ credentials: rootAt('s3://mlflow/backups'), backup: {} }), /inside the artifact root s3:\/\/mlflow\/backups.*backup\.prefix outside backups\//);
+    expectConfigError(() => synthStack({ backup: { prefix: 'runs/dumps' } }), /s3:\/\/mlflow-artifacts\/runs\/dumps\/ is inside the artifact root/);
+    const ownBucket = one(synthStack({ credentials: rootAt('s3://mlflow'), backup: { bucket: 'mlflow-backups' } }), 'CronJob').spec.jobTemplate.spec.template.spec.containers[1];
+    expect(envOf(ownBucket, 'BACKUP_BUCKET').value).toBe('mlflow-backups');
+    expect(synthStack({ backup: { prefix: 'runsX/dumps' } }).some((o) => o.kind === 'CronJob')).toBe(true);
+    // An existing Secret's root is unknown at synth: the job itself refuses (see the upload script).
+    const upload = one(synthStack({ credentials: Credentials.fromSecretName('s') }), 'CronJob').spec.jobTemplate.spec.template.spec.containers[1];
+    expect(upload.command[2]).toContain('backup: refusing s3://$target_bucket/$BACKUP_PREFIX/: it is inside the artifact root');
+  });
+
+  test('two installations sharing a bucket get their own backup prefixes and names', () => {
+    const prefixOf = (props: object) => envOf(one(synthStack(props), 'CronJob').spec.jobTemplate.spec.template.spec.containers[1], 'BACKUP_PREFIX').value;
+    expect(new Set([prefixOf({ name: 'team-a' }), prefixOf({ name: 'team-b' }), prefixOf({ namespace: 'other' })]).size).toBe(3);
   });
 
   test('bad schedule, retention or prefix is refused', () => {
     expectConfigError(() => synthStack({ backup: { schedule: '0 25 * * *' } }), /backup\.schedule must be a cron schedule.*hour field must stay within 0-23/);
     expectConfigError(() => synthStack({ backup: { retention: Duration.hours(12) } }), /backup\.retention must be a whole number of days/);
     expectConfigError(() => synthStack({ backup: { prefix: '/abs/' } }), /backup\.prefix must be an S3 key prefix/);
+    expectConfigError(() => synthStack({ backup: { bucket: 'Bad_Bucket' } }), /backup\.bucket names an invalid bucket "Bad_Bucket"/);
   });
 });
 

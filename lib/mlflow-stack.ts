@@ -122,6 +122,10 @@ export class MlflowStack extends Construct {
   public readonly nodePort: number;
   /** Name of the bucket Job (it changes with the Job's content). */
   public readonly bucketJobName: string;
+  /** Whether MLflow's basic auth is on. */
+  public readonly authEnabled: boolean;
+  /** One line that says what was built: namespace, stores, node port. */
+  public readonly summary: string;
 
   public constructor(scope: Construct, id: string, props: MlflowStackProps) {
     super(scope, id);
@@ -157,6 +161,11 @@ export class MlflowStack extends Construct {
     const context: StackContext = { instance, namespace: this.namespace, clusterDomain, secret: credentialsSecret.secret };
     const backend = (props.backendStore ?? BackendStore.postgres())._bind(this, context);
     const artifacts = artifactStore._bind(this, context);
+    if (!values && backend.uriSettings.length > 0) {
+      throw new ConfigError(
+        `BackendStore.external({ ${backend.uriSettings.join(', ')} }) cannot take effect with ${credentials.source}: the Secret's ${SecretKeys.MLFLOW_BACKEND_STORE_URI} holds the whole URI; put the setting into that URI (e.g. ?sslmode=require) and leave it out here`,
+      );
+    }
     if (values) {
       if (artifacts.credentialsAreRootUser) checkMinioCredentials(values.awsAccessKeyId, values.awsSecretAccessKey, credentials.source);
       const databaseUri = backend.databaseUri(values);
@@ -176,7 +185,7 @@ export class MlflowStack extends Construct {
       artifactStore: artifacts,
       auth,
       metrics: isEnabled(props.metrics, props.metrics !== undefined),
-      publicHosts: ingressHost ? [ingressHost] : [],
+      routedHosts: ingressHost ? [ingressHost] : [],
     });
     if (ingressHost) new ServerIngress(this, 'ingress', { ...props.ingress!, context, server });
     if (isEnabled(props.metrics, props.metrics !== undefined) && (props.metrics?.serviceMonitor ?? true)) {
@@ -186,13 +195,14 @@ export class MlflowStack extends Construct {
       ? new GarbageCollection(this, 'gc', { ...props.garbageCollection, context, server, artifactStore: artifacts, auth })
       : undefined;
     const backup = isEnabled(props.backup, backend.labels !== undefined)
-      ? new DatabaseBackup(this, 'backup', { ...props.backup, context, backendStore: backend, artifactStore: artifacts, bucketJob })
+      ? new DatabaseBackup(this, 'backup', { ...props.backup, context, backendStore: backend, artifactStore: artifacts, bucketJob, artifactRoot: values?.artifactRoot })
       : undefined;
     if (isEnabled(props.networkPolicies, true)) {
       new NetworkPolicies(this, 'network-policies', {
         context, server, bucketJob, garbageCollection: gc, backup, backendStore: backend, artifactStore: artifacts,
       });
     }
+    claimNodePort(this, server.nodePort);
     writeInStoredForm(this);
 
     this.secretName = context.secret.name;
@@ -200,7 +210,24 @@ export class MlflowStack extends Construct {
     this.trackingUri = server.trackingUri;
     this.nodePort = server.nodePort;
     this.bucketJobName = bucketJob.jobName;
+    this.authEnabled = auth;
+    const database = backend.labels ? 'PostgreSQL in the cluster' : `${backend.engine === 'mysql' ? 'MySQL' : 'PostgreSQL'} at ${backend.host}:${backend.port}`;
+    const s3 = artifacts.labels ? 'MinIO in the cluster' : `S3 at ${artifacts.endpointUrl ?? 'AWS'}`;
+    this.summary = `${instance} in namespace ${this.namespace}, ${database}, ${s3}, NodePort ${server.nodePort}`;
   }
+}
+
+/** Node ports are cluster-wide: two stacks of one app must not both take one (the cluster would refuse the second Service). */
+const NODE_PORTS = Symbol.for('cdk8s-mlflow.nodePorts');
+
+function claimNodePort(stack: Construct, port: number): void {
+  const root = stack.node.root as unknown as { [NODE_PORTS]?: Map<number, string> };
+  const claimed = (root[NODE_PORTS] ??= new Map<number, string>());
+  const other = claimed.get(port);
+  if (other !== undefined) {
+    throw new ConfigError(`server.nodePort ${port} of the stack at ${stack.node.path} is already taken by the stack at ${other}; node ports are cluster-wide, give each stack its own (30000-32767)`);
+  }
+  claimed.set(port, stack.node.path);
 }
 
 /** Namespaces every cluster has; the stack must never own one. */

@@ -1,5 +1,6 @@
 import * as dotenv from 'dotenv';
 import { ConfigError } from '../kit/errors';
+import { didYouMean } from '../kit/suggest';
 import { checkNonEmpty } from '../kit/validate';
 import { CredentialValues } from './credential-values';
 import { SecretKeys } from './secret-keys';
@@ -43,11 +44,15 @@ function requiredKeys(): string[] {
 }
 
 /**
- * dotenv skips lines it cannot parse without a word; a typo would then look like a missing key.
- * This finds such lines first and names them.
+ * dotenv skips lines it cannot parse, takes the last of a key given twice and keeps keys nobody
+ * reads, all without a word: a typo would silently change what is deployed. This names such lines
+ * first: a line that is not KEY=value, an unknown key (with the known key it is closest to), a key
+ * given twice.
  */
 function checkEnvSyntax(text: string, file: string): void {
   const lines = text.split(/\r?\n/);
+  const known = ENV_KEYS.map(([key]) => key);
+  const seen = new Map<string, number>();
   let openQuote: { quote: string; line: number } | undefined;
   lines.forEach((line, index) => {
     if (openQuote) {
@@ -60,6 +65,14 @@ function checkEnvSyntax(text: string, file: string): void {
     if (!match) {
       throw new ConfigError(`${file} line ${index + 1}: not a KEY=value line (allowed: KEY=value, KEY="value", KEY='value', # comments)`);
     }
+    const key = match[1];
+    if (!known.includes(key)) {
+      throw new ConfigError(`${file} line ${index + 1}: unknown key ${key}${didYouMean(key, known)}; allowed: ${known.join(', ')}`);
+    }
+    if (seen.has(key)) {
+      throw new ConfigError(`${file} line ${index + 1}: ${key} is given twice (first on line ${seen.get(key)}); keep one`);
+    }
+    seen.set(key, index + 1);
     const value = match[2].trim();
     const quote = value[0];
     if (quote === '"' || quote === "'" || quote === '`') {

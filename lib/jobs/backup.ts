@@ -1,4 +1,4 @@
-import { Duration } from 'cdk8s';
+import { Duration, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { SecretKeys } from '../credentials/secret-keys';
@@ -8,6 +8,7 @@ import { DefaultImages } from '../kit/images';
 import { imageVersion, PartLabels } from '../kit/labels';
 import { resources } from '../kit/resources';
 import { restrictedContainer } from '../kit/security';
+import { parseS3Uri } from '../kit/validate';
 import { ArtifactStoreConnection } from '../stores/artifact-store';
 import { BackendStoreConnection } from '../stores/backend-store';
 import { s3Env } from '../stores/s3-env';
@@ -15,7 +16,7 @@ import { BucketJob } from './bucket-job';
 import { BACKUP_DUMP_SCRIPT, BACKUP_UPLOAD_SCRIPT } from './s3-scripts';
 import { ScheduledJob } from './scheduled-job';
 
-/** Scheduled `pg_dump` of the database into the artifact bucket. */
+/** Scheduled `pg_dump` of the database into S3, beside the artifacts, never inside the served artifact root. */
 export interface BackupOptions {
   /**
    * Turn backups on or off.
@@ -33,8 +34,16 @@ export interface BackupOptions {
    */
   readonly retention?: Duration;
   /**
-   * Key prefix of the backups inside the artifact bucket.
-   * @default 'backups/postgres'
+   * Bucket of the backups; it is created when missing. A bucket of its own keeps the dumps away from
+   * anyone who can read artifacts.
+   * @default - the artifact bucket
+   */
+  readonly bucket?: string;
+  /**
+   * Key prefix of the backups; each is `<prefix>/<name>-<UTC time>.dump`. In the artifact bucket it
+   * must lie outside the artifact root, which the tracking server serves to every client: a bucket
+   * root (`s3://mlflow`) as artifact root therefore needs `bucket`.
+   * @default 'backups/<namespace>/<name>' (one per installation)
    */
   readonly prefix?: string;
   /**
@@ -51,6 +60,8 @@ export interface BackupOptions {
 
 export interface DatabaseBackupProps extends BackupOptions {
   readonly context: StackContext;
+  /** The artifact root, when the stack knows it (not with an existing Secret): the synth then refuses a backup location inside it. */
+  readonly artifactRoot?: string;
   readonly backendStore: BackendStoreConnection;
   readonly artifactStore: ArtifactStoreConnection;
   /** The bucket Job, whose `mc` image does the upload unless `clientImage` says otherwise. */
@@ -61,8 +72,9 @@ const POSTGRES_UID = 999;
 const MC_UID = 1000;
 
 /**
- * A CronJob whose pod dumps the database (init container, PostgreSQL image) to a scratch volume,
- * then uploads the dump next to the artifacts and prunes old ones (`mc` image). Never overlaps.
+ * A CronJob whose pod streams `pg_dump` (PostgreSQL image) through a named pipe to an `mc pipe`
+ * upload (`mc` image), keeps the dump only when it is complete, and prunes old ones. The pipe's
+ * volume is capped small: no copy of the database is kept on the node. Never overlaps.
  */
 export class DatabaseBackup extends Construct {
   /** The job's labels; the selector picks its pods. */
@@ -76,13 +88,16 @@ export class DatabaseBackup extends Construct {
     if (!Number.isInteger(retentionDays) || retentionDays < 1) {
       throw new ConfigError(`backup.retention must be a whole number of days, at least 1; got ${retentionDays}`);
     }
-    const prefix = props.prefix ?? 'backups/postgres';
+    const prefix = props.prefix ?? `backups/${context.namespace}/${context.instance}`;
     if (!/^[A-Za-z0-9][A-Za-z0-9._\-/]*[A-Za-z0-9]$/.test(prefix) || prefix.includes('//')) {
       throw new ConfigError(`backup.prefix must be an S3 key prefix of letters, digits, '.', '_', '-' and '/', without leading or trailing '/'; got ${JSON.stringify(prefix)}`);
     }
+    if (props.bucket !== undefined) parseS3Uri(`s3://${props.bucket}`, 'backup.bucket');
+    if (props.artifactRoot !== undefined) checkOutsideArtifactRoot(props.artifactRoot, props.bucket, prefix);
     const image = props.image ?? backendStore.image ?? DefaultImages.POSTGRES;
     this.labels = partLabels(context, 'postgresql', 'backup', imageVersion(image));
-    const scratch = kplus.Volume.fromEmptyDir(this, 'backup', 'backup');
+    // Only the pipe and a status word live here; the cap makes any copy of the dump fail, not fill the node.
+    const scratch = kplus.Volume.fromEmptyDir(this, 'backup', 'backup', { sizeLimit: Size.mebibytes(16) });
     const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp');
     new ScheduledJob(this, 'job', {
       context,
@@ -91,7 +106,7 @@ export class DatabaseBackup extends Construct {
       schedule: props.schedule ?? '0 2 * * *',
       scheduleProp: 'backup.schedule',
       uid: MC_UID,
-      initContainers: [{
+      containers: [{
         name: 'dump',
         image,
         imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
@@ -107,8 +122,7 @@ export class DatabaseBackup extends Construct {
         securityContext: restrictedContainer(POSTGRES_UID),
         resources: resources(100, 128, 1000, 512),
         volumeMounts: [{ path: '/backup', volume: scratch }, { path: '/tmp', volume: tmp }],
-      }],
-      containers: [{
+      }, {
         name: 'upload',
         image: props.clientImage ?? props.bucketJob.image,
         imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
@@ -116,15 +130,29 @@ export class DatabaseBackup extends Construct {
         envVariables: {
           ...s3Env(secret, props.artifactStore),
           MLFLOW_S3_ARTIFACT_ROOT: secret.envValue(SecretKeys.MLFLOW_S3_ARTIFACT_ROOT),
+          ...(props.bucket !== undefined ? { BACKUP_BUCKET: kplus.EnvValue.fromValue(props.bucket) } : {}),
           BACKUP_PREFIX: kplus.EnvValue.fromValue(prefix),
+          BACKUP_NAME: kplus.EnvValue.fromValue(context.instance),
           BACKUP_RETENTION_DAYS: kplus.EnvValue.fromValue(String(retentionDays)),
           MC_CONFIG_DIR: kplus.EnvValue.fromValue('/tmp/.mc'),
           HOME: kplus.EnvValue.fromValue('/tmp'),
         },
         securityContext: restrictedContainer(MC_UID),
         resources: resources(50, 64, 500, 256),
-        volumeMounts: [{ path: '/backup', volume: scratch, readOnly: true }, { path: '/tmp', volume: tmp }],
+        volumeMounts: [{ path: '/backup', volume: scratch }, { path: '/tmp', volume: tmp }],
       }],
     });
+  }
+}
+
+/** A backup the tracking server would serve to every client (the artifact proxy lists and downloads under the root) is refused. */
+function checkOutsideArtifactRoot(artifactRoot: string, bucket: string | undefined, prefix: string): void {
+  const root = parseS3Uri(artifactRoot, 'MLFLOW_S3_ARTIFACT_ROOT');
+  if (bucket !== undefined && bucket !== root.bucket) return;
+  if (root.prefix === '' || `${prefix}/`.startsWith(`${root.prefix}/`)) {
+    throw new ConfigError(
+      `backup: s3://${root.bucket}/${prefix}/ is inside the artifact root ${artifactRoot}, which the tracking server serves to every client; ` +
+      `set backup.bucket to another bucket${root.prefix === '' ? ', or MLFLOW_S3_ARTIFACT_ROOT to a prefix such as s3://' + root.bucket + '/artifacts' : ' or backup.prefix outside ' + root.prefix + '/'}`,
+    );
   }
 }

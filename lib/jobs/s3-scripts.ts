@@ -1,10 +1,10 @@
 /**
- * Shell programs run in the `mc` image (whose entrypoint is `mc`, so they start as `/bin/sh -c`).
- * They read everything from the environment, so no credential is in a manifest. None may contain
- * `$$` or `$(NAME)`: the kubelet would rewrite them.
+ * Shell programs run in the `mc` image (whose entrypoint is `mc`, so they start as `/bin/sh -c`)
+ * and the PostgreSQL image. They read everything from the environment, so no credential is in a
+ * manifest. None may contain `$$` or `$(NAME)`: the kubelet would rewrite them.
  */
 
-/** Sets `bucket` from MLFLOW_S3_ARTIFACT_ROOT, `endpoint` and `insecure` from the other S3 settings. */
+/** Sets `bucket` and `root_prefix` from MLFLOW_S3_ARTIFACT_ROOT, `endpoint` and `insecure` from the other S3 settings. */
 const S3_PRELUDE = `
 set -eu
 root="$MLFLOW_S3_ARTIFACT_ROOT"
@@ -14,6 +14,9 @@ case "$root" in
 esac
 path="\${root#s3://}"
 bucket="\${path%%/*}"
+root_prefix="\${path#"$bucket"}"
+root_prefix="\${root_prefix#/}"
+root_prefix="\${root_prefix%/}"
 endpoint="\${MLFLOW_S3_ENDPOINT_URL:-https://s3.amazonaws.com}"
 insecure=""
 if [ "\${MLFLOW_S3_IGNORE_TLS:-false}" = "true" ]; then insecure="--insecure"; fi
@@ -40,22 +43,67 @@ mc $insecure mb --ignore-existing --region "\${AWS_DEFAULT_REGION:-us-east-1}" "
 echo "bucket: s3://$bucket is ready"
 `.trimStart();
 
-/**
- * The backup upload: copies /backup/mlflow.dump to s3://<bucket>/<BACKUP_PREFIX>/mlflow-<UTC time>.dump,
- * then removes backups older than BACKUP_RETENTION_DAYS.
- */
-export const BACKUP_UPLOAD_SCRIPT = `${S3_PRELUDE}
-mc $insecure alias set target "$endpoint" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" > /dev/null
-stamp="$(date -u +%Y%m%dT%H%M%SZ)"
-mc $insecure cp /backup/mlflow.dump "target/$bucket/$BACKUP_PREFIX/mlflow-$stamp.dump"
-echo "backup: wrote s3://$bucket/$BACKUP_PREFIX/mlflow-$stamp.dump"
-mc $insecure rm --recursive --force --older-than "\${BACKUP_RETENTION_DAYS}d" "target/$bucket/$BACKUP_PREFIX/"
-echo "backup: removed backups older than \${BACKUP_RETENTION_DAYS} days"
-`.trimStart();
+/** Where the dump streams from the PostgreSQL container to the upload container, and how the dump ended. */
+const PIPE = '/backup/dump.fifo';
+const STATUS = '/backup/dump.status';
 
-/** The backup dump, run in the PostgreSQL image with PG* variables set. */
+/**
+ * The backup dump, run in the PostgreSQL image with PG* variables set: `pg_dump` writes into a named
+ * pipe that the upload container streams to S3, so no copy of the database lands on the node.
+ * Its exit status goes into a file, so the upload keeps only a complete dump.
+ */
 export const BACKUP_DUMP_SCRIPT = `
 set -eu
-pg_dump --format=custom --file=/backup/mlflow.dump
-echo "backup: dumped $(wc -c < /backup/mlflow.dump) bytes of database $PGDATABASE"
+mkfifo -m 666 ${PIPE}
+if pg_dump --format=custom > ${PIPE}; then echo ok > ${STATUS}; else echo failed > ${STATUS}; fi
+[ "$(cat ${STATUS})" = ok ] || { echo "backup: pg_dump of database $PGDATABASE failed" >&2; exit 1; }
+echo "backup: dumped database $PGDATABASE"
+`.trimStart();
+
+/**
+ * The backup upload: refuses a location inside the served artifact root (clients could download the
+ * dump through the tracking server), streams the pipe to
+ * s3://<BACKUP_BUCKET or the artifact bucket>/<BACKUP_PREFIX>/<BACKUP_NAME>-<UTC time>.dump under a
+ * temporary name, keeps it only when pg_dump succeeded, then removes backups older than
+ * BACKUP_RETENTION_DAYS.
+ */
+export const BACKUP_UPLOAD_SCRIPT = `${S3_PRELUDE}
+target_bucket="\${BACKUP_BUCKET:-$bucket}"
+drain() { cat ${PIPE} > /dev/null 2>&1 || true; }
+i=0
+until [ -p ${PIPE} ]; do
+  i=$(( i + 1 ))
+  if [ "$i" -gt 300 ]; then echo "backup: the dump never started" >&2; exit 1; fi
+  sleep 1
+done
+if [ "$target_bucket" = "$bucket" ]; then
+  case "$BACKUP_PREFIX/" in
+    "$root_prefix"/*) inside=yes ;;
+    *) inside=no ;;
+  esac
+  if [ -z "$root_prefix" ] || [ "$inside" = yes ]; then
+    echo "backup: refusing s3://$target_bucket/$BACKUP_PREFIX/: it is inside the artifact root $root, which the tracking server serves to every client; set backup.bucket or backup.prefix outside it" >&2
+    drain
+    exit 1
+  fi
+fi
+mc $insecure alias set target "$endpoint" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" > /dev/null
+mc $insecure mb --ignore-existing --region "\${AWS_DEFAULT_REGION:-us-east-1}" "target/$target_bucket" > /dev/null
+key="$BACKUP_PREFIX/$BACKUP_NAME-$(date -u +%Y%m%dT%H%M%SZ).dump"
+mc $insecure pipe "target/$target_bucket/$key.partial" < ${PIPE}
+i=0
+until [ -s ${STATUS} ]; do
+  i=$(( i + 1 ))
+  if [ "$i" -gt 60 ]; then echo "backup: the dump did not report how it ended" >&2; exit 1; fi
+  sleep 1
+done
+if [ "$(cat ${STATUS})" != ok ]; then
+  mc $insecure rm "target/$target_bucket/$key.partial" > /dev/null
+  echo "backup: pg_dump failed; nothing kept" >&2
+  exit 1
+fi
+mc $insecure mv "target/$target_bucket/$key.partial" "target/$target_bucket/$key" > /dev/null
+echo "backup: wrote s3://$target_bucket/$key"
+mc $insecure rm --recursive --force --older-than "\${BACKUP_RETENTION_DAYS}d" "target/$target_bucket/$BACKUP_PREFIX/"
+echo "backup: removed backups older than \${BACKUP_RETENTION_DAYS} days"
 `.trimStart();

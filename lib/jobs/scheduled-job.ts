@@ -16,7 +16,6 @@ export interface ScheduledJobProps {
   readonly scheduleProp: string;
   /** The uid (and gid, fsGroup) the pod runs as. */
   readonly uid: number;
-  readonly initContainers?: kplus.ContainerProps[];
   readonly containers: kplus.ContainerProps[];
 }
 
@@ -42,7 +41,6 @@ export class ScheduledJob extends Construct {
       restartPolicy: kplus.RestartPolicy.NEVER,
       securityContext: restrictedPod(props.uid),
       automountServiceAccountToken: false,
-      initContainers: props.initContainers,
       containers: props.containers,
     });
   }

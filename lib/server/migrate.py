@@ -4,9 +4,14 @@ from sqlalchemy.pool import NullPool
 from mlflow.store.db import utils
 
 LOCK_KEY = 0x6D6C666C  # arbitrary, the same in every pod
+LOCK_NAME = "mlflow-migrate"
 wait_seconds = float(os.environ.get("MLFLOW_DB_WAIT_SECONDS", "300"))
 engine = sqlalchemy.create_engine(os.environ["MLFLOW_BACKEND_STORE_URI"], poolclass=NullPool)
-target = f"{engine.url.host}:{engine.url.port or 5432}/{engine.url.database}"
+mysql = engine.dialect.name == "mysql"
+server = "MySQL" if mysql else "PostgreSQL"
+target = f"{engine.url.host}:{engine.url.port or (3306 if mysql else 5432)}/{engine.url.database}"
+# Refusals that waiting cannot fix: wrong password, unknown database or role, no access rule.
+FINAL = ("authentication failed", "does not exist", "no pg_hba.conf entry", "Access denied", "Unknown database")
 deadline = time.monotonic() + wait_seconds
 while True:
     try:
@@ -14,16 +19,21 @@ while True:
         break
     except sqlalchemy.exc.OperationalError as error:
         reason = " ".join(str(error.orig).split())
-        if "authentication failed" in reason or "does not exist" in reason or "no pg_hba.conf entry" in reason:
-            print(f"migrate: PostgreSQL at {target} rejected the connection: {reason}", file=sys.stderr, flush=True)
+        if any(final in reason for final in FINAL):
+            print(f"migrate: {server} at {target} rejected the connection: {reason}", file=sys.stderr, flush=True)
             sys.exit(1)
         if time.monotonic() >= deadline:
-            print(f"migrate: PostgreSQL at {target} not reachable after {wait_seconds:.0f}s: {reason}", file=sys.stderr, flush=True)
+            print(f"migrate: {server} at {target} not reachable after {wait_seconds:.0f}s: {reason}", file=sys.stderr, flush=True)
             sys.exit(1)
-        print(f"migrate: waiting for PostgreSQL at {target}: {reason}", flush=True)
+        print(f"migrate: waiting for {server} at {target}: {reason}", flush=True)
         time.sleep(2)
 with lock:
-    lock.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": LOCK_KEY})
+    # One migrating pod at a time, across every pod: an advisory lock (PostgreSQL) or a named lock (MySQL).
+    if mysql:
+        while lock.execute(sqlalchemy.text("SELECT GET_LOCK(:name, 60)"), {"name": LOCK_NAME}).scalar() != 1:
+            print("migrate: waiting for another pod's migration", flush=True)
+    else:
+        lock.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": LOCK_KEY})
     if not utils._all_tables_exist(engine):
         print("migrate: creating the MLflow schema", flush=True)
         utils._initialize_tables(engine)
@@ -45,5 +55,8 @@ with lock:
             if auth_store.has_user(admin) and not auth_store.authenticate_user(admin, password):
                 auth_store.update_user(admin, password=password, is_admin=True)
                 print(f"migrate: the password of admin user {admin} now matches the Secret", flush=True)
-    lock.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+    if mysql:
+        lock.execute(sqlalchemy.text("SELECT RELEASE_LOCK(:name)"), {"name": LOCK_NAME})
+    else:
+        lock.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
 print(f"migrate: schema at {target} is current", flush=True)

@@ -57,9 +57,16 @@ export interface TrackingServerOptions {
    */
   readonly artifactServing?: ArtifactServing;
   /**
-   * More Host header patterns to accept (fnmatch, port included), e.g. `'203.0.113.7:30003'` for a
-   * public node IP or `'mlflow.example.com'`. Loopback, private addresses and the Service's
-   * in-cluster names are always accepted.
+   * Host names and IP addresses clients reach the server by from outside: a public node IP
+   * (`'54.180.12.34'`), a DNS name (`'mlflow.example.com'`). Each is accepted on any port, and its
+   * origins are allowed for the UI. Loopback, private addresses and the Service's in-cluster names
+   * are always accepted; anything else gets MLflow's 403 "Invalid Host header".
+   * @default []
+   */
+  readonly publicHosts?: string[];
+  /**
+   * More Host header patterns to accept, as MLflow reads them (fnmatch, port included, e.g.
+   * `'*.corp.example.com:*'`).
    * @default []
    */
   readonly allowedHosts?: string[];
@@ -89,8 +96,8 @@ export interface TrackingServerProps extends TrackingServerOptions {
   readonly auth: boolean;
   /** Serve Prometheus metrics on `/metrics`. */
   readonly metrics: boolean;
-  /** Host names the server is reached by besides its Service (an Ingress host); added to the allowed hosts. */
-  readonly publicHosts: string[];
+  /** Host names the stack itself routes to the server (an Ingress host); added to the allowed hosts. */
+  readonly routedHosts: string[];
 }
 
 const MLFLOW_UID = 1000;
@@ -139,8 +146,9 @@ export class TrackingServer extends Construct {
     this.trackingUri = `http://${serviceHost(context, this.serviceName)}:${PORT}`;
     const metadata = { name: this.serviceName, namespace: context.namespace, labels: this.labels.all };
     const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp');
+    const publicHosts = (props.publicHosts ?? []).map((h) => checkPublicHost(h));
     const hosts = allowedHosts(this.serviceName, context.namespace, context.clusterDomain, [
-      ...props.publicHosts.flatMap((h) => [h, `${h}:*`]),
+      ...[...props.routedHosts, ...publicHosts].flatMap((h) => [h, `${h}:*`]),
       ...(props.allowedHosts ?? []),
     ]);
     const proxied = (props.artifactServing ?? ArtifactServing.PROXIED) === ArtifactServing.PROXIED;
@@ -235,4 +243,15 @@ export class TrackingServer extends Construct {
     });
     for (const [key, value] of Object.entries(this.labels.selector)) this.service.selectLabel(key, value);
   }
+}
+
+const HOST_NAME = /^(?=.{1,253}$)([A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?\.)*[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$/;
+const IPV6 = /^\[[0-9A-Fa-f:.]+\]$/;
+
+/** A host name or IP address as a Host header carries it, without scheme, port or wildcard. */
+function checkPublicHost(host: string): string {
+  if (!HOST_NAME.test(host) && !IPV6.test(host)) {
+    throw new ConfigError(`server.publicHosts entries must be a host name or IP address without scheme, port or wildcard (e.g. 54.180.12.34, mlflow.example.com, [2001:db8::1]); got ${JSON.stringify(host)}`);
+  }
+  return host.toLowerCase();
 }

@@ -18,10 +18,13 @@ export interface DatabaseUriParts {
 }
 
 /**
- * The SQLAlchemy URI of a PostgreSQL backend store. The driver is named: SQLAlchemy 2.1 picks
- * psycopg 3 for a bare `postgresql://`, which the MLflow image does not have.
+ * The drivers the MLflow image carries (`mlflow[db]`), named in the URI: SQLAlchemy 2.1 picks
+ * psycopg 3 for a bare `postgresql://`, which the image does not have, and `mysql://` means mysqlclient.
  */
-export function postgresUri(parts: DatabaseUriParts): string {
+const SCHEMES: Record<string, string> = { postgresql: 'postgresql+psycopg2', mysql: 'mysql+pymysql' };
+
+/** The SQLAlchemy URI of a backend store on `engine` (`postgresql` or `mysql`). */
+export function databaseUri(engine: string, parts: DatabaseUriParts): string {
   const host = parts.host.includes(':') && !parts.host.startsWith('[') ? `[${parts.host}]` : parts.host;
-  return `postgresql+psycopg2://${encode(parts.user)}:${encode(parts.password)}@${host}:${parts.port}/${encode(parts.database)}${parts.query}`;
+  return `${SCHEMES[engine]}://${encode(parts.user)}:${encode(parts.password)}@${host}:${parts.port}/${encode(parts.database)}${parts.query}`;
 }
