@@ -82,3 +82,36 @@ test('an edit to lib/ shows in the next synth (the build cache is keyed on conte
   fs.writeFileSync(images, fs.readFileSync(images, 'utf8').replace('v3.18.0-full', 'v9.9.9-full'));
   expect(synthImage()).toBe('ghcr.io/mlflow/mlflow:v9.9.9-full');
 });
+
+test('dist/ holds exactly this synth: an earlier manifest goes, a user\'s other file stays', () => {
+  const outdir = fs.mkdtempSync(path.join(work, 'stale-'));
+  fs.writeFileSync(path.join(outdir, 'old-chart.k8s.yaml'), 'kind: ConfigMap\n');
+  fs.writeFileSync(path.join(outdir, 'notes.txt'), 'mine\n');
+  const result = synth({ CDK8S_OUTDIR: outdir });
+  expect(result.status).toBe(0);
+  expect(fs.readdirSync(outdir).sort()).toEqual(['mlflow.k8s.yaml', 'notes.txt']);
+});
+
+test('a settings file in the environment is read, and its mistakes are one line with the line number', () => {
+  const settings = path.join(work, 'mlflow.yaml');
+  fs.writeFileSync(settings, 'server:\n  nodePort: 31000\n  publicHosts: [203.0.113.7]\n');
+  const good = synth({ MLFLOW_CONFIG_FILE: settings });
+  expect(good.status).toBe(0);
+  expect(good.stdout).toMatch(/NodePort 31000/);
+  expect(good.stderr).not.toContain('publicHosts');
+  fs.writeFileSync(settings, 'server:\n  nodeport: 31000\n');
+  const bad = synth({ MLFLOW_CONFIG_FILE: settings });
+  expect(bad.status).toBe(1);
+  expect(bad.stderr).toBe(`error: ${settings} line 2: unknown key server.nodeport (did you mean nodePort?); allowed in server: image, replicas, workers, nodePort, publicHosts, allowedHosts, corsAllowedOrigins, artifactServing, databaseWaitTimeout, resources, autoscaling\n`);
+});
+
+test('`cdk8s synth` through npm is quiet offline: the repository\'s .npmrc turns the CLI\'s upgrade check off', () => {
+  const env = { ...process.env };
+  delete env.CDK8S_CHECK_UPGRADE;
+  const outdir = fs.mkdtempSync(path.join(work, 'cli-'));
+  const result = spawnSync('npm', ['exec', '--', 'cdk8s', 'synth', '--output', outdir], { cwd: root, env: { ...env, npm_config_update_notifier: 'false' }, encoding: 'utf8' });
+  expect(result.status).toBe(0);
+  const stderr = result.stderr.split('\n').filter((l) => l && !l.startsWith('npm warn'));
+  expect(stderr.join('\n')).not.toMatch(/cdk8s-cli is available|http error|at .*\(.*:\d+:\d+\)/);
+  expect(fs.readdirSync(outdir)).toEqual(['mlflow.k8s.yaml']);
+}, 60_000);
