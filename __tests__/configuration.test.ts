@@ -58,7 +58,7 @@ describe('mlflow.yaml', () => {
     // Uncomment the settings (keep comments), choosing one store of each pair and leaving out the existing Secret.
     const yaml = example.split('\n').filter((l) => /^#( |   )[a-zA-Z0-9]+:/.test(l))
       .map((l) => l.replace(/^# ?/, ''))
-      .filter((l) => !/^credentials:|^  existingSecret|^  postgres:|^  minio:|^  replicas:|^auth:/.test(l))
+      .filter((l) => !/^credentials:|^  existingSecret|^  postgres:|^  minio:|^  replicas:|^  seaweedfs:|^auth:/.test(l))
       .join('\n');
     const objects = synthFrom(yaml);
     const server = one(objects, 'Deployment');

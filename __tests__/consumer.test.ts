@@ -23,7 +23,7 @@ const stack = new MlflowStack(chart, 'tracking', {
   namespace: 'ml-team',
   createNamespace: true,
   credentials: Credentials.fromSecretName('ml-team-mlflow'),
-  backendStore: BackendStore.external({ host: 'postgres.databases.svc', sslMode: 'require' }),
+  backendStore: BackendStore.external({ host: 'postgres.databases.svc', port: 6432 }),
   artifactStore: ArtifactStore.s3({ endpoint: 'https://objects.example.com' }),
   server: { replicas: 3, nodePort: 31234, allowedHosts: ['mlflow.example.com'], databaseWaitTimeout: Duration.minutes(2) },
   bucketJob: { waitTimeout: Duration.minutes(1) },

@@ -10,8 +10,8 @@ test('lib/ has no import cycle (madge, type imports included)', async () => {
   expect(graph.circular()).toEqual([]);
 }, 60_000);
 
-test('the migration program is valid Python (python3 compiles it)', () => {
-  const result = spawnSync('python3', ['-c', 'import sys; compile(open(sys.argv[1]).read(), sys.argv[1], "exec")', path.join(root, 'lib/server/migrate.py')], { encoding: 'utf8' });
+test('the migration and launcher programs are valid Python (python3 compiles them)', () => {
+  const result = spawnSync('python3', ['-c', 'import sys; [compile(open(f).read(), f, "exec") for f in sys.argv[1:]]', path.join(root, 'lib/server/migrate.py'), path.join(root, 'lib/server/serve.py')], { encoding: 'utf8' });
   expect(result.stderr).toBe('');
   expect(result.status).toBe(0);
 });

@@ -201,7 +201,10 @@ describe('garbage collection', () => {
   test('runs mlflow gc on its schedule, never overlapping', () => {
     expect(cron.spec.schedule).toBe('0 4 * * 0');
     expect(cron.spec.concurrencyPolicy).toBe('Forbid');
-    expect(c.command[2]).toBe('exec mlflow gc --backend-store-uri "$MLFLOW_BACKEND_STORE_URI" --older-than "$MLFLOW_GC_OLDER_THAN"');
+    // Under the launcher, so a schema migration stops it like a server.
+    expect(c.command.slice(0, 2)).toEqual(['python', '-c']);
+    expect(c.command[2]).toContain('pg_advisory_lock_shared');
+    expect(c.command.slice(3)).toEqual(['/bin/sh', '-c', 'exec mlflow gc --backend-store-uri "$MLFLOW_BACKEND_STORE_URI" --older-than "$MLFLOW_GC_OLDER_THAN"']);
     expect(envOf(c, 'MLFLOW_GC_OLDER_THAN').value).toBe('14d');
   });
 

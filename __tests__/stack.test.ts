@@ -227,8 +227,10 @@ describe('tracking server', () => {
   test('uses an image with psycopg2 and boto3 and listens on 0.0.0.0:5000', () => {
     expect(server.image).toBe(DefaultImages.MLFLOW);
     expect(server.image).toMatch(/-full$/);
-    expect(server.command).toEqual(['mlflow']);
-    expect(server.args).toEqual(['server', '--host', '0.0.0.0', '--port', '5000', '--workers', '2', '--serve-artifacts']);
+    // Under the launcher that holds the writer fence (lib/server/serve.py).
+    expect(server.command.slice(0, 2)).toEqual(['python', '-c']);
+    expect(server.command[2]).toContain('pg_advisory_lock_shared');
+    expect(server.args).toEqual(['mlflow', 'server', '--host', '0.0.0.0', '--port', '5000', '--workers', '2', '--serve-artifacts']);
   });
 
   test('reads the database URI and S3 settings from the Secret, never from args', () => {

@@ -186,6 +186,7 @@ export class MlflowStack extends Construct {
       auth,
       metrics: isEnabled(props.metrics, props.metrics !== undefined),
       routedHosts: ingressHost ? [ingressHost] : [],
+      hasKekPassphrase: values ? values.kekPassphrase !== undefined : undefined,
     });
     if (ingressHost) new ServerIngress(this, 'ingress', { ...props.ingress!, context, server });
     if (isEnabled(props.metrics, props.metrics !== undefined) && (props.metrics?.serviceMonitor ?? true)) {
@@ -212,7 +213,7 @@ export class MlflowStack extends Construct {
     this.bucketJobName = bucketJob.jobName;
     this.authEnabled = auth;
     const database = backend.labels ? 'PostgreSQL in the cluster' : `${backend.engine === 'mysql' ? 'MySQL' : 'PostgreSQL'} at ${backend.host}:${backend.port}`;
-    const s3 = artifacts.labels ? 'MinIO in the cluster' : `S3 at ${artifacts.endpointUrl ?? 'AWS'}`;
+    const s3 = artifacts.labels ? `${artifacts.labels.appName === 'seaweedfs' ? 'SeaweedFS' : 'MinIO'} in the cluster` : `S3 at ${artifacts.endpointUrl ?? 'AWS'}`;
     this.summary = `${instance} in namespace ${this.namespace}, ${database}, ${s3}, NodePort ${server.nodePort}`;
   }
 }

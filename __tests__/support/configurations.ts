@@ -1,6 +1,6 @@
 import { Duration, Size } from 'cdk8s';
 import { Cpu } from 'cdk8s-plus-28';
-import { ArtifactServing, ArtifactStore, BackendStore, Credentials, MlflowStackProps, Permission } from '../../lib';
+import { ArtifactServing, ArtifactStore, BackendStore, Credentials, DatabaseEngine, MlflowStackProps, Permission } from '../../lib';
 import { TEST_VALUES } from './synth';
 
 /** The default stack and several non-default ones; every check that holds for all runs over these. */
@@ -42,6 +42,16 @@ export const CONFIGURATIONS: Record<string, Partial<MlflowStackProps>> = {
     garbageCollection: { schedule: '@daily', olderThan: Duration.days(7) },
     backup: { schedule: '15 1 * * 1-5', retention: Duration.days(30) },
     server: { autoscaling: { minReplicas: 2, maxReplicas: 6 } },
+  },
+  'SeaweedFS and every MLflow 3 setting': {
+    credentials: Credentials.fromValues({ ...TEST_VALUES, kekPassphrase: 'a-kek-passphrase-of-some-length', kekVersion: '2' }),
+    artifactStore: ArtifactStore.seaweedfs({ storage: Size.gibibytes(50) }),
+    server: { replicas: 1, jobs: { enabled: true }, workspaces: { enabled: true }, telemetry: { enabled: true } },
+    garbageCollection: {},
+  },
+  'external MySQL': {
+    backendStore: BackendStore.external({ engine: DatabaseEngine.MYSQL, host: 'mariadb.data.svc', sslMode: 'required' }),
+    server: { publicHosts: ['54.180.12.34'] },
   },
   'credentials with an S3 endpoint': {
     credentials: Credentials.fromValues({ ...TEST_VALUES, s3EndpointUrl: 'http://ceph-rgw.storage.svc:7480', awsRegion: 'eu-west-1' }),

@@ -117,6 +117,7 @@ function backendStore(s: Settings | undefined): BackendStore | undefined {
 
 function artifactStore(s: Settings | undefined): ArtifactStore | undefined {
   if (s?.minio) return ArtifactStore.minio(inClusterStore(s.minio));
+  if (s?.seaweedfs) return ArtifactStore.seaweedfs(inClusterStore(s.seaweedfs));
   if (s?.s3) return ArtifactStore.s3(s.s3);
   return undefined;
 }

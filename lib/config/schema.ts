@@ -42,6 +42,10 @@ export const CONFIG_SCHEMA = object({
     databaseWaitTimeout: duration,
     resources,
     autoscaling: object({ minReplicas: int(1, 100), maxReplicas: int(1, 100), cpuUtilizationPercent: int(1, 100) }, ['maxReplicas']),
+    gateway: object(enabled),
+    jobs: object(enabled),
+    workspaces: object(enabled),
+    telemetry: object(enabled),
   }),
   backendStore: {
     ...object({
@@ -54,6 +58,7 @@ export const CONFIG_SCHEMA = object({
   artifactStore: {
     ...object({
       minio: inClusterStore,
+      seaweedfs: inClusterStore,
       s3: object({ endpoint: string, ignoreTls: bool }),
     }),
     minProperties: 1,

@@ -37,4 +37,15 @@ export interface CredentialValues {
    * @default - derived from the other credentials, so it is stable across synths
    */
   readonly flaskSecretKey?: string;
+  /**
+   * The passphrase that encrypts the AI gateway's stored provider keys; setting it turns the gateway
+   * on. Generate it once (`openssl rand -base64 32`) and keep it.
+   * @default - none: the gateway is off
+   */
+  readonly kekPassphrase?: string;
+  /**
+   * The passphrase's version; `mlflow crypto rotate-kek` raises it by one.
+   * @default '1'
+   */
+  readonly kekVersion?: string;
 }

@@ -46,6 +46,10 @@ export class CredentialsSecret extends Construct {
         [SecretKeys.MLFLOW_S3_ARTIFACT_ROOT]: values.artifactRoot,
       },
     });
+    if (values.kekPassphrase !== undefined) {
+      this.created.addStringData(SecretKeys.MLFLOW_CRYPTO_KEK_PASSPHRASE, values.kekPassphrase);
+      this.created.addStringData(SecretKeys.MLFLOW_CRYPTO_KEK_VERSION, values.kekVersion ?? '1');
+    }
     this.secret = this.created;
   }
 

@@ -80,6 +80,15 @@ function checkValues(values: CredentialValues, source: string): CredentialValues
   if (values.adminUsername !== undefined && values.adminPassword === undefined) {
     throw new ConfigError(`${where(SecretKeys.MLFLOW_TRACKING_USERNAME)} is set but ${SecretKeys.MLFLOW_TRACKING_PASSWORD} is not; basic auth needs both`);
   }
+  if (values.kekPassphrase !== undefined && values.kekPassphrase.length < 16) {
+    throw new ConfigError(`${where(SecretKeys.MLFLOW_CRYPTO_KEK_PASSPHRASE)} must be at least 16 characters (a random one: openssl rand -base64 32); got ${values.kekPassphrase.length}`);
+  }
+  if (values.kekVersion !== undefined && !/^[1-9][0-9]*$/.test(values.kekVersion)) {
+    throw new ConfigError(`${where(SecretKeys.MLFLOW_CRYPTO_KEK_VERSION)} must be a whole number from 1 (mlflow crypto rotate-kek raises it); got ${JSON.stringify(values.kekVersion)}`);
+  }
+  if (values.kekVersion !== undefined && values.kekPassphrase === undefined) {
+    throw new ConfigError(`${where(SecretKeys.MLFLOW_CRYPTO_KEK_VERSION)} is set but ${SecretKeys.MLFLOW_CRYPTO_KEK_PASSPHRASE} is not`);
+  }
   if (values.awsRegion !== undefined && !/^[a-z0-9-]+$/.test(values.awsRegion)) {
     throw new ConfigError(`${where(SecretKeys.AWS_DEFAULT_REGION)} must be a region name such as us-east-1; got ${JSON.stringify(values.awsRegion)}`);
   }

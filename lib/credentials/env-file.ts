@@ -18,6 +18,8 @@ export const ENV_KEYS: ReadonlyArray<[string, keyof CredentialValues, boolean]> 
   [SecretKeys.MLFLOW_TRACKING_USERNAME, 'adminUsername', false],
   [SecretKeys.MLFLOW_TRACKING_PASSWORD, 'adminPassword', false],
   [SecretKeys.MLFLOW_FLASK_SERVER_SECRET_KEY, 'flaskSecretKey', false],
+  [SecretKeys.MLFLOW_CRYPTO_KEK_PASSPHRASE, 'kekPassphrase', false],
+  [SecretKeys.MLFLOW_CRYPTO_KEK_VERSION, 'kekVersion', false],
 ];
 
 /** Parses `.env` text into credential values; errors name the key and the file. */

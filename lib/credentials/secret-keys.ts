@@ -17,6 +17,10 @@ export class SecretKeys {
   public static readonly MLFLOW_TRACKING_PASSWORD = 'MLFLOW_TRACKING_PASSWORD';
   /** Basic auth: the Flask secret key shared by every replica. */
   public static readonly MLFLOW_FLASK_SERVER_SECRET_KEY = 'MLFLOW_FLASK_SERVER_SECRET_KEY';
+  /** AI gateway: the passphrase that encrypts stored provider keys (keep it: without it they cannot be decrypted). */
+  public static readonly MLFLOW_CRYPTO_KEK_PASSPHRASE = 'MLFLOW_CRYPTO_KEK_PASSPHRASE';
+  /** AI gateway: the passphrase's version, raised by `mlflow crypto rotate-kek` (default 1). */
+  public static readonly MLFLOW_CRYPTO_KEK_VERSION = 'MLFLOW_CRYPTO_KEK_VERSION';
   /** Basic auth: MLflow's auth configuration file (it holds the database URI, so it is a Secret). */
   public static readonly AUTH_CONFIG_FILE = 'basic_auth.ini';
   /** Assembled by the stack: `postgresql+psycopg2://user:password@host:port/db`, percent-encoded. */

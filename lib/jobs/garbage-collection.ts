@@ -7,6 +7,7 @@ import { ConfigError } from '../kit/errors';
 import { imageVersion, PartLabels } from '../kit/labels';
 import { resources } from '../kit/resources';
 import { restrictedContainer } from '../kit/security';
+import { launcherProgram } from '../server/programs';
 import { TrackingServer } from '../server/tracking-server';
 import { ArtifactStoreConnection } from '../stores/artifact-store';
 import { s3Env } from '../stores/s3-env';
@@ -70,7 +71,8 @@ export class GarbageCollection extends Construct {
         name: 'gc',
         image: server.image,
         imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
-        command: ['/bin/sh', '-c', GC_SCRIPT],
+        // Under the launcher, so a schema migration waits for it (and stops it) like a server.
+        command: ['python', '-c', launcherProgram(), '/bin/sh', '-c', GC_SCRIPT],
         envVariables: {
           MLFLOW_BACKEND_STORE_URI: secret.envValue(SecretKeys.MLFLOW_BACKEND_STORE_URI),
           MLFLOW_ARTIFACTS_DESTINATION: secret.envValue(SecretKeys.MLFLOW_S3_ARTIFACT_ROOT),
@@ -82,6 +84,7 @@ export class GarbageCollection extends Construct {
             MLFLOW_TRACKING_PASSWORD: secret.envValue(SecretKeys.MLFLOW_TRACKING_PASSWORD),
           } : {}),
           HOME: kplus.EnvValue.fromValue('/tmp'),
+          ...server.commonEnv,
         },
         securityContext: restrictedContainer(MLFLOW_UID),
         resources: resources(100, 256, 1000, 1024),

@@ -63,6 +63,6 @@ export class NetworkPolicies extends Construct {
     if (backup) policy('backup', backup.labels, [], [DNS, toDatabase, toS3]);
     if (db.labels) policy('postgres', db.labels, [{ from: from(server, gc, backup), ports: [tcp(db.port)] }], [DNS]);
     // gc deletes artifacts itself when they are not served through the tracking server.
-    if (s3.labels) policy('minio', s3.labels, [{ from: from(server, bucketJob, backup, gc), ports: [tcp(s3.port)] }], [DNS]);
+    if (s3.labels) policy(s3.labels.appName, s3.labels, [{ from: from(server, bucketJob, backup, gc), ports: [tcp(s3.port)] }], [DNS]);
   }
 }

@@ -14,7 +14,8 @@ import { BackendStoreConnection } from '../stores/backend-store';
 import { s3Env } from '../stores/s3-env';
 import { allowedHosts, corsOrigins } from './allowed-hosts';
 import { AutoscalingOptions, ServerAvailability } from './availability';
-import { migrationProgram } from './migration';
+import { launcherProgram, migrationProgram } from './programs';
+import { isEnabled } from '../kit/feature';
 
 /** How clients read and write artifacts. */
 export enum ArtifactServing {
@@ -86,6 +87,67 @@ export interface TrackingServerOptions {
    * @default - a fixed number of replicas
    */
   readonly autoscaling?: AutoscalingOptions;
+  /**
+   * MLflow's AI gateway, whose stored provider keys are encrypted with `MLFLOW_CRYPTO_KEK_PASSPHRASE`
+   * from the Secret (MLflow's shared development passphrase is never used).
+   * @default - on when the credentials carry MLFLOW_CRYPTO_KEK_PASSPHRASE, else off (MLFLOW_ENABLE_AI_GATEWAY=false)
+   */
+  readonly gateway?: GatewayOptions;
+  /**
+   * MLflow's background jobs (server-side scorers, prompt optimization). Their queue lives in each
+   * pod, and a starting pod re-runs the jobs other pods are running, so they need exactly one
+   * replica, replaced without overlap (the Deployment then uses the Recreate strategy).
+   * @default - off (MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false)
+   */
+  readonly jobs?: JobsOptions;
+  /**
+   * Workspaces (`MLFLOW_ENABLE_WORKSPACES`): teams sharing one server see only their own
+   * experiments and models; clients pick one with MLFLOW_WORKSPACE. Use with basic auth, or anyone
+   * can create and enter any workspace.
+   * @default - off
+   */
+  readonly workspaces?: WorkspacesOptions;
+  /**
+   * MLflow's usage telemetry from the server and the stack's jobs.
+   * @default - off (MLFLOW_DISABLE_TELEMETRY=true): a cluster service should not call out unasked
+   */
+  readonly telemetry?: TelemetryOptions;
+}
+
+/** MLflow's AI gateway. */
+export interface GatewayOptions {
+  /**
+   * On or off. On needs MLFLOW_CRYPTO_KEK_PASSPHRASE in the credentials (or the existing Secret).
+   * @default - on when the credentials carry MLFLOW_CRYPTO_KEK_PASSPHRASE
+   */
+  readonly enabled?: boolean;
+}
+
+/** MLflow's background job execution. */
+export interface JobsOptions {
+  /**
+   * On or off; on needs `replicas: 1` and no autoscaling.
+   * @default false
+   */
+  readonly enabled?: boolean;
+}
+
+/** MLflow workspaces. */
+export interface WorkspacesOptions {
+  /**
+   * On or off.
+   * @default false
+   */
+  readonly enabled?: boolean;
+}
+
+/** MLflow's usage telemetry. */
+export interface TelemetryOptions {
+  /**
+   * On (MLflow sends usage data to its telemetry service) or off.
+   * @default false
+   */
+  readonly enabled?: boolean;
 }
 
 export interface TrackingServerProps extends TrackingServerOptions {
@@ -98,6 +160,8 @@ export interface TrackingServerProps extends TrackingServerOptions {
   readonly metrics: boolean;
   /** Host names the stack itself routes to the server (an Ingress host); added to the allowed hosts. */
   readonly routedHosts: string[];
+  /** Whether the credentials carry a key-encryption passphrase for the AI gateway; undefined with an existing Secret. */
+  readonly hasKekPassphrase?: boolean;
 }
 
 const MLFLOW_UID = 1000;
@@ -122,6 +186,8 @@ export class TrackingServer extends Construct {
   public readonly service: kplus.Service;
   /** The MLflow image the server runs. */
   public readonly image: string;
+  /** Environment every MLflow process of the stack shares (telemetry). */
+  public readonly commonEnv: Record<string, kplus.EnvValue>;
 
   public constructor(scope: Construct, id: string, props: TrackingServerProps) {
     super(scope, id);
@@ -133,6 +199,21 @@ export class TrackingServer extends Construct {
       throw new ConfigError('server.replicas and server.autoscaling conflict: with autoscaling, set server.autoscaling.minReplicas instead');
     }
     const workers = checkIntegerInRange(props.workers ?? 2, 'server.workers', 1, 64);
+    const jobs = isEnabled(props.jobs, false);
+    if (jobs && (replicas !== 1 || props.autoscaling)) {
+      throw new ConfigError('server.jobs needs server.replicas: 1 and no server.autoscaling: MLflow keeps the job queue in each pod, and a starting pod runs again the jobs other pods are running');
+    }
+    const gateway = isEnabled(props.gateway, props.hasKekPassphrase ?? false);
+    if (gateway && props.hasKekPassphrase === false) {
+      throw new ConfigError('server.gateway is on but the credentials have no MLFLOW_CRYPTO_KEK_PASSPHRASE: the AI gateway would encrypt provider keys with MLflow\'s public development passphrase; add one to .env (e.g. openssl rand -base64 32) and keep it');
+    }
+    this.commonEnv = isEnabled(props.telemetry, false) ? {} : { MLFLOW_DISABLE_TELEMETRY: kplus.EnvValue.fromValue('true') };
+    const gatewayEnv: Record<string, kplus.EnvValue> = gateway
+      ? {
+        MLFLOW_CRYPTO_KEK_PASSPHRASE: secret.envValue(SecretKeys.MLFLOW_CRYPTO_KEK_PASSPHRASE),
+        MLFLOW_CRYPTO_KEK_VERSION: secret.envValue(SecretKeys.MLFLOW_CRYPTO_KEK_VERSION, { optional: true }),
+      }
+      : { MLFLOW_ENABLE_AI_GATEWAY: kplus.EnvValue.fromValue('false') };
     this.nodePort = checkIntegerInRange(props.nodePort ?? 30003, 'server.nodePort', 30000, 32767);
     const waitSeconds = (props.databaseWaitTimeout ?? Duration.minutes(5)).toSeconds();
     checkIntegerInRange(waitSeconds, 'server.databaseWaitTimeout (seconds)', 1, 3600);
@@ -172,7 +253,10 @@ export class TrackingServer extends Construct {
       select: false,
       // An autoscaler owns the count; a count in the manifest would reset it on every apply.
       replicas: props.autoscaling ? undefined : replicas,
-      strategy: kplus.DeploymentStrategy.rollingUpdate({ maxSurge: kplus.PercentOrAbsolute.absolute(1), maxUnavailable: kplus.PercentOrAbsolute.absolute(0) }),
+      // A new pod starts before an old one stops; schema upgrades stop the old ones through the fence (programs.ts).
+      strategy: jobs
+        ? kplus.DeploymentStrategy.recreate()
+        : kplus.DeploymentStrategy.rollingUpdate({ maxSurge: kplus.PercentOrAbsolute.absolute(1), maxUnavailable: kplus.PercentOrAbsolute.absolute(0) }),
       securityContext: restrictedPod(MLFLOW_UID),
       automountServiceAccountToken: false,
       initContainers: [{
@@ -184,6 +268,7 @@ export class TrackingServer extends Construct {
           MLFLOW_BACKEND_STORE_URI: secret.envValue(SecretKeys.MLFLOW_BACKEND_STORE_URI),
           MLFLOW_DB_WAIT_SECONDS: kplus.EnvValue.fromValue(String(waitSeconds)),
           HOME: kplus.EnvValue.fromValue('/tmp'),
+          ...this.commonEnv,
           ...authEnv,
           ...adminCredentials,
         },
@@ -195,8 +280,8 @@ export class TrackingServer extends Construct {
         name: 'mlflow',
         image: this.image,
         imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
-        command: ['mlflow'],
-        args: serverArgs,
+        command: ['python', '-c', launcherProgram()],
+        args: ['mlflow', ...serverArgs],
         ports: [{ name: 'http', number: PORT }],
         envVariables: {
           MLFLOW_BACKEND_STORE_URI: secret.envValue(SecretKeys.MLFLOW_BACKEND_STORE_URI),
@@ -210,11 +295,18 @@ export class TrackingServer extends Construct {
           MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD: kplus.EnvValue.fromValue('false'),
           HOME: kplus.EnvValue.fromValue('/tmp'),
           PYTHONUNBUFFERED: kplus.EnvValue.fromValue('1'),
+          MLFLOW_FENCE_IDLE: kplus.EnvValue.fromValue('true'),
+          MLFLOW_SERVER_ENABLE_JOB_EXECUTION: kplus.EnvValue.fromValue(String(jobs)),
+          ...(isEnabled(props.workspaces, false) ? { MLFLOW_ENABLE_WORKSPACES: kplus.EnvValue.fromValue('true') } : {}),
+          ...gatewayEnv,
+          ...this.commonEnv,
           ...authEnv,
           ...(props.auth ? { MLFLOW_FLASK_SERVER_SECRET_KEY: secret.envValue(SecretKeys.MLFLOW_FLASK_SERVER_SECRET_KEY) } : {}),
         },
         securityContext: restrictedContainer(MLFLOW_UID),
         resources: props.resources ?? resources(250, 1024, 2000, 2048),
+        // The Service stops sending new requests while the pod is still serving the last ones.
+        lifecycle: { preStop: kplus.Handler.fromCommand(['sleep', '5']) },
         // The schema is migrated by the init container, so start-up is seconds; the budget covers slow nodes.
         startup: kplus.Probe.fromHttpGet('/health', { port: PORT, periodSeconds: Duration.seconds(5), failureThreshold: 60, timeoutSeconds: Duration.seconds(5) }),
         readiness: kplus.Probe.fromHttpGet('/health', { port: PORT, periodSeconds: Duration.seconds(10), failureThreshold: 3, timeoutSeconds: Duration.seconds(5) }),

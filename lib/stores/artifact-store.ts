@@ -3,6 +3,7 @@ import { StackContext } from '../kit/context';
 import { PartLabels } from '../kit/labels';
 import { checkHttpUrl } from '../kit/validate';
 import { Minio, MinioOptions } from './minio';
+import { Seaweedfs, SeaweedfsOptions } from './seaweedfs';
 
 /** How the stack's S3 clients reach the artifact store; what every artifact store provides. */
 export interface ArtifactStoreConnection {
@@ -39,6 +40,11 @@ export abstract class ArtifactStore {
     return new InClusterMinio(options);
   }
 
+  /** SeaweedFS inside the cluster (maintained, Apache-2.0), with a PersistentVolumeClaim that outlives uninstall. */
+  public static seaweedfs(options: SeaweedfsOptions = {}): ArtifactStore {
+    return new InClusterSeaweedfs(options);
+  }
+
   /** AWS S3, or any S3-compatible endpoint you already run. */
   public static s3(options: S3Options = {}): ArtifactStore {
     return new ExternalS3(options);
@@ -64,6 +70,19 @@ class InClusterMinio extends ArtifactStore {
   public _bind(scope: Construct, context: StackContext): ArtifactStoreConnection {
     const minio = new Minio(scope, 'minio', context, this.options);
     return { endpointUrl: minio.endpointUrl, port: minio.port, ignoreTls: false, credentialsAreRootUser: true, labels: minio.labels };
+  }
+}
+
+class InClusterSeaweedfs extends ArtifactStore {
+  public readonly externalEndpoint = undefined;
+
+  public constructor(private readonly options: SeaweedfsOptions) {
+    super();
+  }
+
+  public _bind(scope: Construct, context: StackContext): ArtifactStoreConnection {
+    const seaweedfs = new Seaweedfs(scope, 'seaweedfs', context, this.options);
+    return { endpointUrl: seaweedfs.endpointUrl, port: seaweedfs.port, ignoreTls: false, credentialsAreRootUser: false, labels: seaweedfs.labels };
   }
 }
 
