@@ -56,9 +56,9 @@ describe('mlflow.yaml', () => {
   test('every key of mlflow.example.yaml, uncommented, is accepted and takes effect', () => {
     const example = fs.readFileSync(path.resolve(__dirname, '..', 'mlflow.example.yaml'), 'utf8');
     // Uncomment the settings (keep comments), choosing one store of each pair and leaving out the existing Secret.
-    const yaml = example.split('\n').filter((l) => /^#( |   )[a-zA-Z0-9]+:/.test(l))
+    const yaml = example.split('\n').filter((l) => /^#( | {3})[a-zA-Z0-9]+:/.test(l))
       .map((l) => l.replace(/^# ?/, ''))
-      .filter((l) => !/^credentials:|^  existingSecret|^  postgres:|^  minio:|^  replicas:|^  seaweedfs:|^auth:/.test(l))
+      .filter((l) => !/^credentials:|^ {2}existingSecret|^ {2}postgres:|^ {2}minio:|^ {2}replicas:|^ {2}seaweedfs:|^auth:/.test(l))
       .join('\n');
     const objects = synthFrom(yaml);
     const server = one(objects, 'Deployment');
