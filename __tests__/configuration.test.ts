@@ -58,7 +58,7 @@ describe('mlflow.yaml', () => {
     // Uncomment the settings (keep comments), choosing one store of each pair and leaving out the existing Secret.
     const yaml = example.split('\n').filter((l) => /^#( | {3})[a-zA-Z0-9]+:/.test(l))
       .map((l) => l.replace(/^# ?/, ''))
-      .filter((l) => !/^credentials:|^ {2}existingSecret|^ {2}postgres:|^ {2}minio:|^ {2}replicas:|^ {2}seaweedfs:|^auth:/.test(l))
+      .filter((l) => !/^credentials:|^ {2}existingSecret|^ {2}postgres:|^ {2}minio:|^ {2}replicas:|^ {2}seaweedfs:|^auth:|^sso:|^ {2}(issuerUrl|clientId|redirectUrl|allowedGroups|emailDomains|extraAudiences|sessionLifetime):/.test(l))
       .join('\n');
     const objects = synthFrom(yaml);
     const server = one(objects, 'Deployment');
@@ -72,7 +72,7 @@ describe('mlflow.yaml', () => {
 
   test('an unknown or misspelled key is an error with the line and the closest known key', () => {
     const message = configError(() => AppConfig.load(file('mlflow.yaml', 'name: x\nserver:\n  replicas: 2\n  nodeport: 30004\n')));
-    expect(message).toMatch(/mlflow\.yaml line 4: unknown key server\.nodeport \(did you mean nodePort\?\); allowed in server: image, replicas, workers, nodePort, publicHosts/);
+    expect(message).toMatch(/mlflow\.yaml line 4: unknown key server\.nodeport \(did you mean nodePort\?\); allowed in server: image, replicas, workers, nodePort, exposure, publicHosts/);
     expect(configError(() => AppConfig.load(file('mlflow.yaml', 'namespce: ml\n')))).toMatch(/line 1: unknown key namespce \(did you mean namespace\?\)/);
   });
 

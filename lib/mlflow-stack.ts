@@ -17,7 +17,10 @@ import { NetworkPolicies, NetworkPolicyOptions } from './network/network-policie
 import { AuthOptions, authSecretEntries } from './server/auth';
 import { checkIngressHost, IngressOptions, ServerIngress } from './server/ingress';
 import { MetricsOptions, ServerMonitor } from './server/service-monitor';
-import { TrackingServer, TrackingServerOptions } from './server/tracking-server';
+import { ArtifactServing, TrackingServer, TrackingServerOptions } from './server/tracking-server';
+import { checkRouteHostnames, HttpRouteOptions, ServerHttpRoute } from './server/http-route';
+import { issuerPort, SingleSignOnOptions } from './server/single-sign-on';
+import { CredentialValues } from './credentials/credential-values';
 import { ArtifactStore } from './stores/artifact-store';
 import { BackendStore } from './stores/backend-store';
 
@@ -85,6 +88,16 @@ export interface MlflowStackProps {
    */
   readonly ingress?: IngressOptions;
   /**
+   * A Gateway API HTTPRoute to the server; its host names are added to the allowed hosts and origins.
+   * @default - none
+   */
+  readonly httpRoute?: HttpRouteOptions;
+  /**
+   * Single sign-on with an OpenID Connect provider (oauth2-proxy in the server pod).
+   * @default - off
+   */
+  readonly sso?: SingleSignOnOptions;
+  /**
    * Prometheus metrics on `/metrics` (and a ServiceMonitor).
    * @default - off
    */
@@ -118,8 +131,8 @@ export class MlflowStack extends Construct {
   public readonly serviceName: string;
   /** Tracking URI for clients inside the cluster. */
   public readonly trackingUri: string;
-  /** NodePort of the UI and API: `http://<node-ip>:<nodePort>`. */
-  public readonly nodePort: number;
+  /** NodePort of the UI and API (`http://<node-ip>:<nodePort>`); undefined with ClusterIP exposure. */
+  public readonly nodePort?: number;
   /** Name of the bucket Job (it changes with the Job's content). */
   public readonly bucketJobName: string;
   /** Whether MLflow's basic auth is on. */
@@ -178,6 +191,13 @@ export class MlflowStack extends Construct {
 
     const bucketJob = new BucketJob(this, 'bucket', { ...props.bucketJob, context, artifactStore: artifacts, values });
     const ingressHost = isEnabled(props.ingress, props.ingress !== undefined) ? checkIngressHost(props.ingress!.host) : undefined;
+    const routeHosts = isEnabled(props.httpRoute, props.httpRoute !== undefined) ? checkRouteHostnames(props.httpRoute!) : [];
+    const twice = routeHosts.find((h) => h === ingressHost);
+    if (twice) {
+      throw new ConfigError(`${twice} is configured both as ingress.host and in httpRoute.hostnames; route each host one way`);
+    }
+    const sso = isEnabled(props.sso, props.sso !== undefined) ? props.sso : undefined;
+    if (sso) checkSingleSignOn({ auth, values, credentials, props });
     const server = new TrackingServer(this, 'server', {
       ...props.server,
       context,
@@ -185,10 +205,12 @@ export class MlflowStack extends Construct {
       artifactStore: artifacts,
       auth,
       metrics: isEnabled(props.metrics, props.metrics !== undefined),
-      routedHosts: ingressHost ? [ingressHost] : [],
+      routedHosts: [...(ingressHost ? [ingressHost] : []), ...routeHosts],
+      singleSignOn: sso,
       hasKekPassphrase: values ? values.kekPassphrase !== undefined : undefined,
     });
     if (ingressHost) new ServerIngress(this, 'ingress', { ...props.ingress!, context, server });
+    if (routeHosts.length) new ServerHttpRoute(this, 'route', { ...props.httpRoute!, context, server });
     if (isEnabled(props.metrics, props.metrics !== undefined) && (props.metrics?.serviceMonitor ?? true)) {
       new ServerMonitor(this, 'monitor', { context, server, auth, interval: props.metrics?.interval ?? Duration.seconds(30) });
     }
@@ -201,9 +223,10 @@ export class MlflowStack extends Construct {
     if (isEnabled(props.networkPolicies, true)) {
       new NetworkPolicies(this, 'network-policies', {
         context, server, bucketJob, garbageCollection: gc, backup, backendStore: backend, artifactStore: artifacts,
+        identityProviderPort: sso ? issuerPort(sso) : undefined,
       });
     }
-    claimNodePort(this, server.nodePort);
+    if (server.nodePort !== undefined) claimNodePort(this, server.nodePort);
     writeInStoredForm(this);
 
     this.secretName = context.secret.name;
@@ -214,7 +237,24 @@ export class MlflowStack extends Construct {
     this.authEnabled = auth;
     const database = backend.labels ? 'PostgreSQL in the cluster' : `${backend.engine === 'mysql' ? 'MySQL' : 'PostgreSQL'} at ${backend.host}:${backend.port}`;
     const s3 = artifacts.labels ? `${artifacts.labels.appName === 'seaweedfs' ? 'SeaweedFS' : 'MinIO'} in the cluster` : `S3 at ${artifacts.endpointUrl ?? 'AWS'}`;
-    this.summary = `${instance} in namespace ${this.namespace}, ${database}, ${s3}, NodePort ${server.nodePort}`;
+    this.summary = `${instance} in namespace ${this.namespace}, ${database}, ${s3}, ${server.nodePort ? `NodePort ${server.nodePort}` : 'ClusterIP'}${sso ? ', single sign-on' : ''}`;
+  }
+}
+
+/** Single sign-on replaces basic auth, needs its two secrets, and leaves no client without a way in. */
+function checkSingleSignOn(stack: { auth: boolean; values?: CredentialValues; credentials: Credentials; props: MlflowStackProps }): void {
+  if (stack.auth) {
+    throw new ConfigError('sso and basic auth are both on: single sign-on replaces MLflow\'s basic auth; set auth.enabled to false (and drop MLFLOW_TRACKING_PASSWORD from .env)');
+  }
+  for (const [key, value] of [[SecretKeys.OAUTH2_PROXY_CLIENT_SECRET, stack.values?.ssoClientSecret], [SecretKeys.OAUTH2_PROXY_COOKIE_SECRET, stack.values?.ssoCookieSecret]]) {
+    if (stack.values && value === undefined) throw new ConfigError(`sso is on but ${stack.credentials.source} has no ${key}`);
+  }
+  if (isEnabled(stack.props.metrics, stack.props.metrics !== undefined)) {
+    throw new ConfigError('sso and metrics conflict: Prometheus would have to sign in at the provider to scrape /metrics; turn metrics off or sso off');
+  }
+  const proxied = (stack.props.server?.artifactServing ?? ArtifactServing.PROXIED) === ArtifactServing.PROXIED;
+  if (proxied && isEnabled(stack.props.garbageCollection, stack.props.garbageCollection !== undefined)) {
+    throw new ConfigError('sso and garbageCollection conflict with proxied artifacts: mlflow gc deletes them through the server, which would refuse it; turn one off');
   }
 }
 

@@ -1,6 +1,6 @@
 import { Duration, Size } from 'cdk8s';
 import { Cpu } from 'cdk8s-plus-28';
-import { ArtifactServing, ArtifactStore, BackendStore, Credentials, DatabaseEngine, MlflowStackProps, Permission } from '../../lib';
+import { ArtifactServing, ArtifactStore, BackendStore, Credentials, DatabaseEngine, MlflowStackProps, Permission, ServiceExposure } from '../../lib';
 import { TEST_VALUES } from './synth';
 
 /** The default stack and several non-default ones; every check that holds for all runs over these. */
@@ -52,6 +52,12 @@ export const CONFIGURATIONS: Record<string, Partial<MlflowStackProps>> = {
   'external MySQL': {
     backendStore: BackendStore.external({ engine: DatabaseEngine.MYSQL, host: 'mariadb.data.svc', sslMode: 'required' }),
     server: { publicHosts: ['54.180.12.34'] },
+  },
+  'single sign-on behind a Gateway API route, ClusterIP': {
+    credentials: Credentials.fromValues({ ...TEST_VALUES, ssoClientSecret: 'provider-client-secret', ssoCookieSecret: '0123456789abcdef0123456789abcdef' }),
+    sso: { issuerUrl: 'https://login.example.com/realms/ml', clientId: 'mlflow', redirectUrl: 'https://mlflow.example.com/oauth2/callback', allowedGroups: ['ml-team'] },
+    httpRoute: { gatewayName: 'public', gatewayNamespace: 'gateways', hostnames: ['mlflow.example.com'] },
+    server: { exposure: ServiceExposure.CLUSTER_IP },
   },
   'credentials with an S3 endpoint': {
     credentials: Credentials.fromValues({ ...TEST_VALUES, s3EndpointUrl: 'http://ceph-rgw.storage.svc:7480', awsRegion: 'eu-west-1' }),

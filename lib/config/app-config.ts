@@ -3,7 +3,7 @@ import * as kplus from 'cdk8s-plus-28';
 import { Credentials } from '../credentials/credentials';
 import type { MlflowStackProps } from '../mlflow-stack';
 import { Permission } from '../server/auth';
-import { ArtifactServing } from '../server/tracking-server';
+import { ArtifactServing, ServiceExposure } from '../server/tracking-server';
 import { ArtifactStore } from '../stores/artifact-store';
 import { BackendStore, DatabaseEngine } from '../stores/backend-store';
 import { Settings, SettingsFile } from './settings-file';
@@ -30,7 +30,7 @@ export class AppConfig {
   private constructor(private readonly file?: SettingsFile) {
     const s: Settings = file?.settings ?? {};
     this.needsCredentialsFile = s.credentials?.existingSecret === undefined;
-    this.hasPublicHost = (s.server?.publicHosts?.length ?? 0) > 0 || (s.server?.allowedHosts?.length ?? 0) > 0 || s.ingress?.host !== undefined;
+    this.hasPublicHost = (s.server?.publicHosts?.length ?? 0) > 0 || (s.server?.allowedHosts?.length ?? 0) > 0 || s.ingress?.host !== undefined || (s.httpRoute?.hostnames?.length ?? 0) > 0;
   }
 
   /**
@@ -49,6 +49,7 @@ export class AppConfig {
         ...s.server,
         artifactServing: s.server.artifactServing as ArtifactServing | undefined,
         databaseWaitTimeout: duration(s.server.databaseWaitTimeout),
+        exposure: s.server.exposure as ServiceExposure | undefined,
         resources: resources(s.server.resources),
       },
       backendStore: backendStore(s.backendStore),
@@ -57,6 +58,8 @@ export class AppConfig {
       auth: s.auth && { ...s.auth, defaultPermission: s.auth.defaultPermission as Permission | undefined, credentialCacheTtl: duration(s.auth.credentialCacheTtl) },
       networkPolicies: s.networkPolicies,
       ingress: s.ingress && { ...s.ingress, maxBodySize: size(s.ingress.maxBodySize) },
+      httpRoute: s.httpRoute,
+      sso: s.sso && { ...s.sso, sessionLifetime: duration(s.sso.sessionLifetime) },
       metrics: s.metrics && { ...s.metrics, interval: duration(s.metrics.interval) },
       garbageCollection: s.garbageCollection && { ...s.garbageCollection, olderThan: duration(s.garbageCollection.olderThan) },
       backup: s.backup && { ...s.backup, retention: duration(s.backup.retention) },

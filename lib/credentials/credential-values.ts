@@ -48,4 +48,14 @@ export interface CredentialValues {
    * @default '1'
    */
   readonly kekVersion?: string;
+  /**
+   * Single sign-on: the client secret registered at the OpenID Connect provider.
+   * @default - none: single sign-on cannot be turned on
+   */
+  readonly ssoClientSecret?: string;
+  /**
+   * Single sign-on: the session cookie key, 16, 24 or 32 random bytes or their base64 (`openssl rand -base64 32`).
+   * @default - none: single sign-on cannot be turned on
+   */
+  readonly ssoCookieSecret?: string;
 }

@@ -46,6 +46,8 @@ export class CredentialsSecret extends Construct {
         [SecretKeys.MLFLOW_S3_ARTIFACT_ROOT]: values.artifactRoot,
       },
     });
+    if (values.ssoClientSecret !== undefined) this.created.addStringData(SecretKeys.OAUTH2_PROXY_CLIENT_SECRET, values.ssoClientSecret);
+    if (values.ssoCookieSecret !== undefined) this.created.addStringData(SecretKeys.OAUTH2_PROXY_COOKIE_SECRET, values.ssoCookieSecret);
     if (values.kekPassphrase !== undefined) {
       this.created.addStringData(SecretKeys.MLFLOW_CRYPTO_KEK_PASSPHRASE, values.kekPassphrase);
       this.created.addStringData(SecretKeys.MLFLOW_CRYPTO_KEK_VERSION, values.kekVersion ?? '1');

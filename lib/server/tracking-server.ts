@@ -15,6 +15,7 @@ import { s3Env } from '../stores/s3-env';
 import { allowedHosts, corsOrigins } from './allowed-hosts';
 import { AutoscalingOptions, ServerAvailability } from './availability';
 import { launcherProgram, migrationProgram } from './programs';
+import { PROXY_PORT, SingleSignOnOptions, singleSignOnProxy } from './single-sign-on';
 import { isEnabled } from '../kit/feature';
 
 /** How clients read and write artifacts. */
@@ -23,6 +24,14 @@ export enum ArtifactServing {
   PROXIED = 'proxied',
   /** Straight to S3 (`--no-serve-artifacts`): every client needs S3 credentials and a reachable S3 endpoint. */
   DIRECT = 'direct',
+}
+
+/** How the Service exposes the server. */
+export enum ServiceExposure {
+  /** On every node's port `nodePort` (and inside the cluster). */
+  NODE_PORT = 'NodePort',
+  /** Inside the cluster only: for installations reached through an Ingress or an HTTPRoute. */
+  CLUSTER_IP = 'ClusterIP',
 }
 
 /** Options for the MLflow tracking server. */
@@ -47,6 +56,12 @@ export interface TrackingServerOptions {
    * @default 30003
    */
   readonly nodePort?: number;
+  /**
+   * How the Service exposes the server. ClusterIP suits an installation reached through an Ingress
+   * or an HTTPRoute, so it is not also open on every node.
+   * @default ServiceExposure.NODE_PORT
+   */
+  readonly exposure?: ServiceExposure;
   /**
    * CPU and memory of the server container.
    * @default - requests 250m CPU / 1Gi, limits 2 CPU / 2Gi
@@ -162,6 +177,8 @@ export interface TrackingServerProps extends TrackingServerOptions {
   readonly routedHosts: string[];
   /** Whether the credentials carry a key-encryption passphrase for the AI gateway; undefined with an existing Secret. */
   readonly hasKekPassphrase?: boolean;
+  /** Single sign-on: an oauth2-proxy in front of MLflow, which then listens on loopback only. */
+  readonly singleSignOn?: SingleSignOnOptions;
 }
 
 const MLFLOW_UID = 1000;
@@ -174,10 +191,12 @@ const METRICS_DIR = '/mlflow-metrics';
 export class TrackingServer extends Construct {
   /** Name of the Service (and Deployment). */
   public readonly serviceName: string;
-  /** The server's port inside the cluster. */
+  /** The Service's port inside the cluster. */
   public readonly port = PORT;
-  /** The NodePort of the UI and API. */
-  public readonly nodePort: number;
+  /** The pod port the Service sends traffic to: MLflow's, or the single sign-on proxy's. */
+  public readonly podPort: number;
+  /** The NodePort of the UI and API; undefined with ClusterIP exposure. */
+  public readonly nodePort?: number;
   /** The tracking URI for clients inside the cluster. */
   public readonly trackingUri: string;
   /** The server's labels; the selector picks its pods. */
@@ -214,7 +233,16 @@ export class TrackingServer extends Construct {
         MLFLOW_CRYPTO_KEK_VERSION: secret.envValue(SecretKeys.MLFLOW_CRYPTO_KEK_VERSION, { optional: true }),
       }
       : { MLFLOW_ENABLE_AI_GATEWAY: kplus.EnvValue.fromValue('false') };
-    this.nodePort = checkIntegerInRange(props.nodePort ?? 30003, 'server.nodePort', 30000, 32767);
+    const exposure = props.exposure ?? ServiceExposure.NODE_PORT;
+    if (!Object.values(ServiceExposure).includes(exposure)) {
+      throw new ConfigError(`server.exposure must be one of ${Object.values(ServiceExposure).join(', ')}; got ${JSON.stringify(exposure)}`);
+    }
+    if (exposure === ServiceExposure.CLUSTER_IP && props.nodePort !== undefined) {
+      throw new ConfigError('server.nodePort and server.exposure ClusterIP conflict: a ClusterIP Service has no node port');
+    }
+    this.nodePort = exposure === ServiceExposure.NODE_PORT ? checkIntegerInRange(props.nodePort ?? 30003, 'server.nodePort', 30000, 32767) : undefined;
+    const sso = props.singleSignOn;
+    this.podPort = sso ? PROXY_PORT : PORT;
     const waitSeconds = (props.databaseWaitTimeout ?? Duration.minutes(5)).toSeconds();
     checkIntegerInRange(waitSeconds, 'server.databaseWaitTimeout (seconds)', 1, 3600);
     for (const pattern of [...(props.allowedHosts ?? []), ...(props.corsAllowedOrigins ?? [])]) {
@@ -239,7 +267,8 @@ export class TrackingServer extends Construct {
     const authEnv: Record<string, kplus.EnvValue> = authVolume ? { MLFLOW_AUTH_CONFIG_PATH: kplus.EnvValue.fromValue(`${AUTH_DIR}/${SecretKeys.AUTH_CONFIG_FILE}`) } : {};
     const authMounts = authVolume ? [{ path: AUTH_DIR, volume: authVolume, readOnly: true }] : [];
     const metricsVolume = props.metrics ? kplus.Volume.fromEmptyDir(this, 'metrics', 'metrics') : undefined;
-    const serverArgs = ['server', '--host', '0.0.0.0', '--port', String(PORT), '--workers', String(workers), proxied ? '--serve-artifacts' : '--no-serve-artifacts'];
+    // Behind the single sign-on proxy, MLflow takes connections from inside the pod only.
+    const serverArgs = ['server', '--host', sso ? '127.0.0.1' : '0.0.0.0', '--port', String(PORT), '--workers', String(workers), proxied ? '--serve-artifacts' : '--no-serve-artifacts'];
     if (props.auth) serverArgs.push('--app-name', 'basic-auth');
     if (metricsVolume) serverArgs.push('--expose-prometheus', METRICS_DIR);
     const adminCredentials: Record<string, kplus.EnvValue> = props.auth ? {
@@ -282,7 +311,7 @@ export class TrackingServer extends Construct {
         imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
         command: ['python', '-c', launcherProgram()],
         args: ['mlflow', ...serverArgs],
-        ports: [{ name: 'http', number: PORT }],
+        ports: [{ name: sso ? 'mlflow' : 'http', number: PORT }],
         envVariables: {
           MLFLOW_BACKEND_STORE_URI: secret.envValue(SecretKeys.MLFLOW_BACKEND_STORE_URI),
           [proxied ? 'MLFLOW_ARTIFACTS_DESTINATION' : 'MLFLOW_DEFAULT_ARTIFACT_ROOT']: secret.envValue(SecretKeys.MLFLOW_S3_ARTIFACT_ROOT),
@@ -308,11 +337,12 @@ export class TrackingServer extends Construct {
         // The Service stops sending new requests while the pod is still serving the last ones.
         lifecycle: { preStop: kplus.Handler.fromCommand(['sleep', '5']) },
         // The schema is migrated by the init container, so start-up is seconds; the budget covers slow nodes.
-        startup: kplus.Probe.fromHttpGet('/health', { port: PORT, periodSeconds: Duration.seconds(5), failureThreshold: 60, timeoutSeconds: Duration.seconds(5) }),
-        readiness: kplus.Probe.fromHttpGet('/health', { port: PORT, periodSeconds: Duration.seconds(10), failureThreshold: 3, timeoutSeconds: Duration.seconds(5) }),
-        liveness: kplus.Probe.fromHttpGet('/health', { port: PORT, periodSeconds: Duration.seconds(20), failureThreshold: 6, timeoutSeconds: Duration.seconds(5) }),
+        // With single sign-on MLflow listens on loopback: its /health is probed through the proxy, which leaves it open.
+        startup: kplus.Probe.fromHttpGet('/health', { port: this.podPort, periodSeconds: Duration.seconds(5), failureThreshold: 60, timeoutSeconds: Duration.seconds(5) }),
+        readiness: kplus.Probe.fromHttpGet('/health', { port: this.podPort, periodSeconds: Duration.seconds(10), failureThreshold: 3, timeoutSeconds: Duration.seconds(5) }),
+        liveness: kplus.Probe.fromHttpGet('/health', { port: this.podPort, periodSeconds: Duration.seconds(20), failureThreshold: 6, timeoutSeconds: Duration.seconds(5) }),
         volumeMounts: [{ path: '/tmp', volume: tmp }, ...authMounts, ...(metricsVolume ? [{ path: METRICS_DIR, volume: metricsVolume }] : [])],
-      }],
+      }, ...(sso ? [singleSignOnProxy(sso, secret, PORT)] : [])],
     });
     deployment.select(kplus.LabelSelector.of({ labels: this.labels.selector }));
     // A Service named like the CLI's env prefix would inject MLFLOW_PORT=tcp://..., which `mlflow server` reads as --port.
@@ -330,8 +360,8 @@ export class TrackingServer extends Construct {
 
     this.service = new kplus.Service(this, 'service', {
       metadata,
-      type: kplus.ServiceType.NODE_PORT,
-      ports: [{ name: 'http', port: PORT, targetPort: PORT, nodePort: this.nodePort }],
+      type: exposure === ServiceExposure.NODE_PORT ? kplus.ServiceType.NODE_PORT : kplus.ServiceType.CLUSTER_IP,
+      ports: [{ name: 'http', port: PORT, targetPort: this.podPort, nodePort: this.nodePort }],
     });
     for (const [key, value] of Object.entries(this.labels.selector)) this.service.selectLabel(key, value);
   }
