@@ -21,7 +21,7 @@ export const CUSTOM_RESOURCES = [...crdSchemas.keys()];
  * Validates an object against the Kubernetes OpenAPI schema compiled into kubernetes-models, or a
  * custom resource against its vendored CRD. Returns the validation errors as text, or an empty list.
  */
-export function schemaErrors(object: { apiVersion: string; kind: string }): string[] {
+export function schemaErrors(object: { apiVersion: string; kind: string; [key: string]: unknown }): string[] {
   const crd = crdSchemas.get(`${object.apiVersion} ${object.kind}`);
   if (crd) return crd(object) ? [] : (crd.errors ?? []).map((e) => `${e.instancePath} ${e.message}`);
   let model: any;

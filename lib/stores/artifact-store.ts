@@ -37,12 +37,12 @@ export interface S3Options {
 export abstract class ArtifactStore {
   /** MinIO inside the cluster, with a PersistentVolumeClaim that outlives uninstall. */
   public static minio(options: MinioOptions = {}): ArtifactStore {
-    return new InClusterMinio(options);
+    return new InClusterS3((scope, context) => new Minio(scope, 'minio', context, options));
   }
 
   /** SeaweedFS inside the cluster (maintained, Apache-2.0), with a PersistentVolumeClaim that outlives uninstall. */
   public static seaweedfs(options: SeaweedfsOptions = {}): ArtifactStore {
-    return new InClusterSeaweedfs(options);
+    return new InClusterS3((scope, context) => new Seaweedfs(scope, 'seaweedfs', context, options));
   }
 
   /** AWS S3, or any S3-compatible endpoint you already run. */
@@ -60,29 +60,18 @@ export abstract class ArtifactStore {
   public abstract _bind(scope: Construct, context: StackContext): ArtifactStoreConnection;
 }
 
-class InClusterMinio extends ArtifactStore {
+/** An S3 server the stack runs itself (MinIO or SeaweedFS). */
+class InClusterS3 extends ArtifactStore {
   public readonly externalEndpoint = undefined;
 
-  public constructor(private readonly options: MinioOptions) {
+  public constructor(private readonly create: (scope: Construct, context: StackContext) => Minio | Seaweedfs) {
     super();
   }
 
   public _bind(scope: Construct, context: StackContext): ArtifactStoreConnection {
-    const minio = new Minio(scope, 'minio', context, this.options);
-    return { endpointUrl: minio.endpointUrl, port: minio.port, ignoreTls: false, credentialsAreRootUser: true, labels: minio.labels };
-  }
-}
-
-class InClusterSeaweedfs extends ArtifactStore {
-  public readonly externalEndpoint = undefined;
-
-  public constructor(private readonly options: SeaweedfsOptions) {
-    super();
-  }
-
-  public _bind(scope: Construct, context: StackContext): ArtifactStoreConnection {
-    const seaweedfs = new Seaweedfs(scope, 'seaweedfs', context, this.options);
-    return { endpointUrl: seaweedfs.endpointUrl, port: seaweedfs.port, ignoreTls: false, credentialsAreRootUser: false, labels: seaweedfs.labels };
+    const store = this.create(scope, context);
+    // MinIO takes the S3 keys as its root user and password, with length rules of its own.
+    return { endpointUrl: store.endpointUrl, port: store.port, ignoreTls: false, credentialsAreRootUser: store instanceof Minio, labels: store.labels };
   }
 }
 
