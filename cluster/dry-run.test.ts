@@ -4,19 +4,19 @@
  */
 import { Cluster, startCluster } from './harness';
 import {
-  applyVerbs, createNamespace, find, installServiceMonitorCrd, lines, namespaceOf, readObjects, resourceName,
+  applyVerbs, createNamespace, find, installCrds, lines, namespaceOf, readObjects, resourceName,
   synthConfigs, synthDefault, tryGetJson, warnings, writeObjects,
 } from './util';
 
 let cluster: Cluster;
 let dirs: Record<string, string>;
 
-const CONFIG_NAMES = ['changed', 'external-db', 'external-s3', 'all-external', 'existing-secret', 'other-namespace', 'own-namespace', 'everything'];
+const CONFIG_NAMES = ['changed', 'external-db', 'external-s3', 'all-external', 'existing-secret', 'other-namespace', 'own-namespace', 'everything', 'mysql-seaweedfs-mlflow3', 'sso-route'];
 
 beforeAll(async () => {
   dirs = { default: synthDefault(), ...synthConfigs(...CONFIG_NAMES) };
   cluster = await startCluster();
-  installServiceMonitorCrd(cluster);
+  installCrds(cluster);
 }, 180_000);
 afterAll(async () => { await cluster?.stop(); });
 

@@ -4,7 +4,7 @@
  */
 import { Cluster, startCluster } from './harness';
 import {
-  actualPods, createNamespace, expectedPods, failedCreateEvents, find, getJson, installServiceMonitorCrd, namespaceOf,
+  actualPods, createNamespace, expectedPods, failedCreateEvents, find, getJson, installCrds, namespaceOf,
   readObjects, synthConfigs, synthDefault, waitForPods, waitUntil, warnings, writeObjects,
 } from './util';
 
@@ -18,9 +18,9 @@ const RESTRICTED = {
 };
 
 beforeAll(async () => {
-  dirs = { default: synthDefault(), ...synthConfigs('everything') };
+  dirs = { default: synthDefault(), ...synthConfigs('everything', 'mysql-seaweedfs-mlflow3', 'sso-route') };
   cluster = await startCluster();
-  installServiceMonitorCrd(cluster);
+  installCrds(cluster);
   // Each namespace exists and is labelled before the first apply; apply keeps labels it did not set.
   for (const dir of Object.values(dirs)) {
     const ns = namespaceOf(dir);
@@ -33,7 +33,7 @@ beforeAll(async () => {
 }, 180_000);
 afterAll(async () => { await cluster?.stop(); });
 
-describe.each(['default', 'everything'])('the %s configuration in a namespace with enforce=restricted', (name) => {
+describe.each(['default', 'everything', 'mysql-seaweedfs-mlflow3', 'sso-route'])('the %s configuration in a namespace with enforce=restricted', (name) => {
   let dir: string;
   let ns: string;
   beforeAll(() => { dir = dirs[name]; ns = namespaceOf(dir); });

@@ -8,7 +8,7 @@
  */
 import * as path from 'path';
 import { App, Chart, Duration, Size } from 'cdk8s';
-import { ArtifactStore, BackendStore, Credentials, CredentialValues, MlflowStack, MlflowStackProps } from '../lib';
+import { ArtifactStore, BackendStore, Credentials, CredentialValues, DatabaseEngine, MlflowStack, MlflowStackProps, ServiceExposure } from '../lib';
 
 const repoRoot = path.resolve(__dirname, '..');
 const exampleEnv = path.join(repoRoot, '.env.example');
@@ -99,6 +99,25 @@ export const CONFIGURATIONS: Record<string, () => MlflowStackProps> = {
     garbageCollection: { schedule: '0 4 * * 0', olderThan: Duration.days(7) },
     backup: { enabled: true },
     server: { nodePort: 30106 },
+  }),
+
+  /** External MySQL, SeaweedFS, and MLflow 3's settings (gateway, jobs with one replica, workspaces, telemetry). */
+  'mysql-seaweedfs-mlflow3': () => ({
+    namespace: 'mlflow3',
+    credentials: Credentials.fromValues({ ...values, kekPassphrase: 'a-kek-passphrase-of-some-length' }),
+    backendStore: BackendStore.external({ engine: DatabaseEngine.MYSQL, host: 'mariadb.data.svc', sslMode: 'required' }),
+    artifactStore: ArtifactStore.seaweedfs(),
+    server: { nodePort: 30107, replicas: 1, jobs: { enabled: true }, workspaces: { enabled: true }, publicHosts: ['54.180.12.34'] },
+    garbageCollection: {},
+  }),
+  /** Single sign-on behind a Gateway API route, the Service ClusterIP only, SeaweedFS with backups. */
+  'sso-route': () => ({
+    namespace: 'sso',
+    credentials: Credentials.fromValues({ ...values, ssoClientSecret: 'provider-client-secret', ssoCookieSecret: '0123456789abcdef0123456789abcdef' }),
+    artifactStore: ArtifactStore.seaweedfs(),
+    sso: { issuerUrl: 'https://login.example.com/realms/ml', clientId: 'mlflow', redirectUrl: 'https://mlflow.example.com/oauth2/callback', allowedGroups: ['ml-team'] },
+    httpRoute: { gatewayName: 'public', gatewayNamespace: 'gateways', hostnames: ['mlflow.example.com'] },
+    server: { exposure: ServiceExposure.CLUSTER_IP },
   }),
 };
 

@@ -207,12 +207,42 @@ export function resourceVersions(cluster: Cluster, dir: string): Record<string, 
   return Object.fromEntries(items.map((i) => [resourceName(i), i.metadata.resourceVersion]));
 }
 
-/** The vendored ServiceMonitor CRD, for the `metrics` option. */
-export const SERVICE_MONITOR_CRD = path.join(repoRoot, 'imports', 'crds', 'monitoring.coreos.com_servicemonitors.yaml');
+/** The vendored CRDs (ServiceMonitor for `metrics`, HTTPRoute for `httpRoute`). */
+const CRD_DIR = path.join(repoRoot, 'imports', 'crds');
 
-export function installServiceMonitorCrd(cluster: Cluster): void {
-  if (!fs.existsSync(SERVICE_MONITOR_CRD)) throw new Error(`${SERVICE_MONITOR_CRD} is missing (shared/ must sit beside the repository)`);
-  // `create`, not client-side `apply`: the CRD is larger than the last-applied annotation may be.
-  cluster.kubectlOk(['create', '-f', SERVICE_MONITOR_CRD]);
-  cluster.kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', 'crd/servicemonitors.monitoring.coreos.com']);
+export function installCrds(cluster: Cluster): void {
+  for (const file of fs.readdirSync(CRD_DIR).filter((f) => f.endsWith('.yaml'))) {
+    // `create`, not client-side `apply`: a CRD is larger than the last-applied annotation may be.
+    cluster.kubectlOk(['create', '-f', path.join(CRD_DIR, file)]);
+    const name = parseAllDocuments(fs.readFileSync(path.join(CRD_DIR, file), 'utf8'))[0].toJS().metadata.name;
+    cluster.kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', `crd/${name}`]);
+  }
+}
+
+/** The e2e suite's scenarios: directories with the app's settings (`mlflow.yaml`), `credentials.env` and maybe `secret.yaml`. */
+export const SCENARIO_ROOT = path.join(repoRoot, 'e2e', 'scenarios');
+
+export function scenarioNames(): string[] {
+  return fs.readdirSync(SCENARIO_ROOT).filter((d) => fs.statSync(path.join(SCENARIO_ROOT, d)).isDirectory()).sort();
+}
+
+/**
+ * A scenario synthesized as a user does (scripts/synth.js with MLFLOW_CONFIG_FILE and MLFLOW_ENV_FILE),
+ * with `overrides` merged into its settings (a namespace and node port of its own, so several can
+ * live in one cluster). Returns the `dist` directory.
+ */
+export function synthScenario(name: string, overrides: { namespace: string; nodePort: number }): string {
+  const dir = path.join(SCENARIO_ROOT, name);
+  const settingsFile = path.join(dir, 'mlflow.yaml');
+  const settings = fs.existsSync(settingsFile) ? (parseAllDocuments(fs.readFileSync(settingsFile, 'utf8'))[0].toJS() ?? {}) : {};
+  const cwd = tempDir();
+  settings.namespace = overrides.namespace;
+  settings.server = { ...settings.server, nodePort: overrides.nodePort };
+  fs.writeFileSync(path.join(cwd, 'mlflow.yaml'), JSON.stringify(settings));
+  execFileSync(process.execPath, [path.join(repoRoot, 'scripts', 'synth.js')], {
+    cwd,
+    env: { ...process.env, MLFLOW_CONFIG_FILE: path.join(cwd, 'mlflow.yaml'), MLFLOW_ENV_FILE: path.join(dir, 'credentials.env') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return path.join(cwd, 'dist');
 }
