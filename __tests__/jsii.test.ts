@@ -28,6 +28,15 @@ test('jsii compiles the library and its assembly has the public constructs', () 
   const types = Object.keys(assembly.types).map((fqn) => fqn.split('.').pop());
   expect(types).toEqual(expect.arrayContaining(['MlflowStack', 'MlflowStackProps', 'Credentials', 'BackendStore', 'ArtifactStore', 'TrackingServerOptions', 'AuthOptions', 'Permission']));
   expect(types).not.toEqual(expect.arrayContaining(['TrackingServer']));
+  // TSDoc on every public property, and an @default on every optional prop.
+  const undocumented: string[] = [];
+  for (const [fqn, t] of Object.entries<any>(assembly.types)) {
+    for (const p of t.properties ?? []) {
+      if (!p.docs?.summary) undocumented.push(`${fqn}.${p.name}: no summary`);
+      if (t.kind === 'interface' && p.optional && p.docs?.default === undefined) undocumented.push(`${fqn}.${p.name}: no @default`);
+    }
+  }
+  expect(undocumented).toEqual([]);
   for (const fqn of Object.keys(assembly.types)) {
     const t = assembly.types[fqn];
     for (const p of t.properties ?? []) if (t.kind === 'interface' && t.datatype) expect({ fqn, prop: p.name, immutable: p.immutable }).toEqual({ fqn, prop: p.name, immutable: true });

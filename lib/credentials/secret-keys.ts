@@ -3,13 +3,21 @@
  * from the file to the container.
  */
 export class SecretKeys {
+  /** PostgreSQL user (the in-cluster database is created with it). */
   public static readonly POSTGRES_USER = 'POSTGRES_USER';
+  /** PostgreSQL password. */
   public static readonly POSTGRES_PASSWORD = 'POSTGRES_PASSWORD';
+  /** PostgreSQL (or MySQL) database name. */
   public static readonly POSTGRES_DB = 'POSTGRES_DB';
+  /** S3 access key; the in-cluster MinIO's root user, SeaweedFS's admin. */
   public static readonly AWS_ACCESS_KEY_ID = 'AWS_ACCESS_KEY_ID';
+  /** S3 secret key; the in-cluster MinIO's root password, SeaweedFS's admin secret. */
   public static readonly AWS_SECRET_ACCESS_KEY = 'AWS_SECRET_ACCESS_KEY';
+  /** S3 region. */
   public static readonly AWS_DEFAULT_REGION = 'AWS_DEFAULT_REGION';
+  /** Where artifacts go: `s3://<bucket>/<prefix>`. */
   public static readonly MLFLOW_S3_ARTIFACT_ROOT = 'MLFLOW_S3_ARTIFACT_ROOT';
+  /** The S3 endpoint, with scheme; absent for AWS S3. */
   public static readonly MLFLOW_S3_ENDPOINT_URL = 'MLFLOW_S3_ENDPOINT_URL';
   /** Basic auth: the admin user, also what clients set. */
   public static readonly MLFLOW_TRACKING_USERNAME = 'MLFLOW_TRACKING_USERNAME';
