@@ -43,7 +43,7 @@ try {
   const stack = new MlflowStack(chart, 'mlflow', config.stackProps(config.needsCredentialsFile ? credentialsFile() : ENV_FILE));
   app.synth();
   removeStaleManifests(app.outdir, `${chart.node.id}.k8s.yaml`);
-  if (!stack.authEnabled) {
+  if (!stack.authEnabled && !stack.singleSignOnEnabled) {
     process.stderr.write('note: MLflow basic auth is off: anyone who reaches the node port can read and change everything. Set MLFLOW_TRACKING_PASSWORD in .env to turn it on.\n');
   }
   if (!config.hasPublicHost) {

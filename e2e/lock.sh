@@ -6,7 +6,8 @@ set -euo pipefail
 E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VERSION="${MLFLOW_VERSION:?set MLFLOW_VERSION, e.g. 3.18.0}"
 # mlflow[auth]: the -full image installs that extra (Flask-WTF), which `--app-name basic-auth` imports.
-TOP="mlflow[auth]==$VERSION psycopg2-binary boto3 scikit-learn"
+# psycopg2-binary and PyMySQL: the PostgreSQL and MySQL/MariaDB drivers the image carries (mlflow[db]).
+TOP="mlflow[auth]==$VERSION psycopg2-binary PyMySQL boto3 scikit-learn"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
 "${E2E_PYTHON:-python3.11}" -m venv "$tmp/venv"
 # shellcheck disable=SC2086

@@ -9,6 +9,7 @@ REPO="$(dirname "$E2E_DIR")"
 
 t0=$(date +%s%N)
 eval "$(bash "$E2E_DIR/setup.sh" --print-env)"
+eval "$(bash "$E2E_DIR/setup-mlflow3.sh" --print-env)"
 echo "e2e: setup took $(( ($(date +%s%N) - t0) / 1000000 )) ms" >&2
 
 # One suite at a time on a machine: the bridge and namespace names are fixed.

@@ -4,8 +4,9 @@
 # and rebuilt only when missing or when a pinned version below changes.
 #
 #   PostgreSQL 15   Debian package postgresql-15 (/usr/lib/postgresql/15/bin)
+#   MariaDB         Debian package mariadb-server: the users' existing MySQL-family database of a scenario
 #   MinIO, mc       built from source through the Go module proxy, at the commits of the image tags
-#   MLflow          PyPI, in a virtualenv, the version of lib/images.ts, pinned by e2e/locks/
+#   MLflow          PyPI, in a virtualenv, the version of lib/kit/images.ts, pinned by e2e/locks/
 #
 # Prints `export` lines for the harness on stdout when called with --print-env.
 set -euo pipefail
@@ -23,7 +24,7 @@ MINIO_MODVER=v0.0.0-20250907161309-07c3a429bfed
 MC_TAG=RELEASE.2025-08-13T08-35-41Z
 MC_COMMIT=7394ce0dd2a80935aded936b09fa12cbb3cb8096
 MC_MODVER=v0.0.0-20250813083541-7394ce0dd2a8
-# Image ghcr.io/mlflow/mlflow:vX.Y.Z-full = mlflow X.Y.Z (+ psycopg2, boto3); read from lib/images.ts below.
+# Image ghcr.io/mlflow/mlflow:vX.Y.Z-full = mlflow X.Y.Z (+ psycopg2, boto3); read from lib/kit/images.ts below.
 PG_MAJOR=15
 PYTHON="${E2E_PYTHON:-python3.11}"
 
@@ -43,6 +44,13 @@ if [ ! -x "$PG_BIN/postgres" ] || [ ! -x "$PG_BIN/initdb" ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "postgresql-$PG_MAJOR" >/dev/null
 fi
 id postgres >/dev/null 2>&1 || { log "the postgres system user is missing"; exit 1; }
+
+# --- MariaDB (not in any image of the stack: the external database of a scenario) -----------------
+if [ ! -x /usr/sbin/mariadbd ] || [ ! -x /usr/bin/mariadb-install-db ]; then
+  log "installing mariadb-server from Debian"
+  [ -n "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -print -quit 2>/dev/null)" ] || apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server >/dev/null
+fi
 
 # --- MinIO and mc -------------------------------------------------------------------------------
 build_go() { # name module modver tag commit ldprefix [nosumdb]
@@ -65,16 +73,16 @@ build_go minio github.com/minio/minio "$MINIO_MODVER" "$MINIO_TAG" "$MINIO_COMMI
 build_go mc github.com/minio/mc "$MC_MODVER" "$MC_TAG" "$MC_COMMIT" github.com/minio/mc/cmd github.com/minio/mc
 
 # --- MLflow -------------------------------------------------------------------------------------
-# The version the manifests pin (ghcr.io/mlflow/mlflow:vX.Y.Z-full in lib/images.ts), with every
+# The version the manifests pin (ghcr.io/mlflow/mlflow:vX.Y.Z-full in lib/kit/images.ts), with every
 # package pinned by e2e/locks/mlflow-X.Y.Z.txt. A line `#no-deps PKG==V` installs PKG without its
 # dependencies after the rest (for a release whose sibling packages the registry lacks; see the lock).
 REPO="$(dirname "$E2E_DIR")"
-MLFLOW_VERSION="${E2E_MLFLOW_VERSION:-$(sed -n 's|.*ghcr\.io/mlflow/mlflow:v\([0-9][0-9.]*\)-full.*|\1|p' "$REPO/lib/images.ts" 2>/dev/null | head -1)}"
-[ -n "$MLFLOW_VERSION" ] || { log "no ghcr.io/mlflow/mlflow:vX.Y.Z-full in lib/images.ts; set E2E_MLFLOW_VERSION"; exit 1; }
+MLFLOW_VERSION="${E2E_MLFLOW_VERSION:-$(sed -n 's|.*ghcr\.io/mlflow/mlflow:v\([0-9][0-9.]*\)-full.*|\1|p' "$REPO/lib/kit/images.ts" 2>/dev/null | head -1)}"
+[ -n "$MLFLOW_VERSION" ] || { log "no ghcr.io/mlflow/mlflow:vX.Y.Z-full in lib/kit/images.ts; set E2E_MLFLOW_VERSION"; exit 1; }
 LOCK="$E2E_DIR/locks/mlflow-$MLFLOW_VERSION.txt"
 [ -f "$LOCK" ] || { log "no $LOCK: run MLFLOW_VERSION=$MLFLOW_VERSION bash e2e/lock.sh"; exit 1; }
 LOCK_HASH="$( { cat "$LOCK"; "$PYTHON" -c 'import sys; print(sys.version)'; } | sha256sum | cut -c1-16)"
-VENV="$CACHE/venv-$LOCK_HASH"
+VENV="$CACHE/venvs/mlflow-$LOCK_HASH"
 if [ ! -x "$VENV/bin/mlflow" ] || [ "$(cat "$VENV/.stamp" 2>/dev/null)" != "$LOCK_HASH" ]; then
   log "creating the MLflow $MLFLOW_VERSION virtualenv ($VENV)"
   rm -rf "$VENV"
@@ -87,8 +95,10 @@ if [ ! -x "$VENV/bin/mlflow" ] || [ "$(cat "$VENV/.stamp" 2>/dev/null)" != "$LOC
   [ "$got" = "$MLFLOW_VERSION" ] || { log "the virtualenv has mlflow $got, not $MLFLOW_VERSION"; exit 1; }
   echo "$LOCK_HASH" > "$VENV/.stamp"
 fi
-# Old virtualenvs of earlier pins are dropped so the cache does not grow without bound.
-for old in "$CACHE"/venv-*; do [ "$old" = "$VENV" ] || rm -rf "$old"; done
+# Checkouts with other pins (branches) share the cache, so another pin's virtualenv is dropped only when
+# no setup has used it for two days; the cache still does not grow without bound.
+touch "$VENV/.stamp"
+find "$CACHE/venvs" -mindepth 2 -maxdepth 2 -name .stamp -mtime +2 -printf '%h\n' | while read -r old; do rm -rf "$old"; done
 
 # --- the harness's own Python (pytest + PyYAML) -----------------------------------------------------
 HARNESS_PY="$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null || true)"

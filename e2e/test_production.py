@@ -12,6 +12,7 @@ import base64
 import json
 import os
 import re
+import stat
 import subprocess
 import tempfile
 import textwrap
@@ -303,6 +304,15 @@ def readme_restore_command() -> str:
     return m.group(1)
 
 
+def readme_backup_folder() -> str:
+    """Where the README's restore procedure fetches the default app's dump: `mc cp mlflow/<bucket>/<prefix>/mlflow-<time>.dump backup.dump`."""
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as handle:
+        readme = handle.read()
+    m = re.search(r"mc cp mlflow/(\S+/)mlflow-<time>\.dump backup\.dump", readme)
+    assert m, "the README's restore procedure no longer has `mc cp mlflow/<bucket>/<prefix>/mlflow-<time>.dump backup.dump`"
+    return m.group(1)
+
+
 COUNTS = {
     "runs": "SELECT count(*) FROM runs", "metrics": "SELECT count(*) FROM metrics", "params": "SELECT count(*) FROM params",
     "tags": "SELECT count(*) FROM tags", "experiments": "SELECT count(*) FROM experiments",
@@ -333,22 +343,21 @@ class TestBackupAndRestore:
     state = {}
 
     def dumps(self, stack):
-        bucket, _ = stack.artifact_root()
-        return {o["key"]: o for o in stack.mc_json("ls", "--recursive", f"e2e/{bucket}/backups/postgres/")}
+        return {o["key"]: o for o in stack.mc_json("ls", "--recursive", f"e2e/{readme_backup_folder()}")}
 
     def restore(self, stack, dump_key):
         """The README's procedure: scale to 0, `mc cp` the dump, pg_restore in the PostgreSQL pod (scaling back is the caller's)."""
-        bucket, _ = stack.artifact_root()
+        folder = readme_backup_folder()
         stack.stop_servers()
         minio = stack.cluster.plan(stack.minio)[0]
         s = stack.secret()
         # `kubectl port-forward svc/mlflow-minio 9000` + `mc alias set mlflow http://127.0.0.1:9000 ...`: here the pod's address.
         stack.mc("alias", "set", "mlflow", f"http://{minio.ip}:9000", s["AWS_ACCESS_KEY_ID"], s["AWS_SECRET_ACCESS_KEY"])
-        listed = [o["key"] for o in stack.mc_json("ls", f"mlflow/{bucket}/backups/postgres/")]
+        listed = [o["key"] for o in stack.mc_json("ls", f"mlflow/{folder}")]
         assert dump_key in listed, listed
         with tempfile.TemporaryDirectory() as tmp:
             local = os.path.join(tmp, "backup.dump")
-            stack.mc("cp", f"mlflow/{bucket}/backups/postgres/{dump_key}", local)
+            stack.mc("cp", f"mlflow/{folder}{dump_key}", local)
             with open(local, "rb") as handle:
                 dump = handle.read()
         pg = stack.cluster.plan(stack.postgres)[0]
@@ -356,26 +365,38 @@ class TestBackupAndRestore:
         assert result.returncode == 0, result.stderr.decode()
         assert b"error" not in result.stderr.lower(), result.stderr.decode()
 
-    def test_1_the_backup_job_dumps_the_database_into_the_bucket(self, backup_stack):
+    def test_1_the_backup_job_streams_a_dump_of_the_database_into_the_bucket(self, backup_stack):
         stack = backup_stack
         uri = stack.tracking_uri
         full = run_client(uri, "write")
         light = run_client(uri, "write", "--light")
         TestBackupAndRestore.state.update(full=full, light=light, counts={k: stack.psql(q) for k, q in COUNTS.items()})
         assert not self.dumps(stack)
+        spec = stack.cronjob("backup")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        assert [c["name"] for c in spec["containers"]] == ["dump", "upload"] and not spec.get("initContainers"), spec
         code, pod = stack.run_cronjob("backup")
         dump_log, upload_log = pod.log("dump"), pod.log("upload")
         assert code == 0, dump_log + upload_log
-        size = int(re.search(r"backup: dumped (\d+) bytes of database mlflow", dump_log).group(1))
-        written = re.search(r"backup: wrote s3://mlflow/backups/postgres/(mlflow-\d{8}T\d{6}Z\.dump)", upload_log)
+        assert "backup: dumped database mlflow" in dump_log, dump_log
+        folder = readme_backup_folder()
+        assert folder == "mlflow/backups/default/mlflow/", folder  # the default prefix backups/<namespace>/<name>
+        written = re.search(rf"backup: wrote s3://{re.escape(folder)}(mlflow-\d{{8}}T\d{{6}}Z\.dump)$", upload_log, re.M)
         assert written, upload_log
         dumps = self.dumps(stack)
-        assert list(dumps) == [written.group(1)], dumps
-        assert dumps[written.group(1)]["size"] == size
-        bucket, _ = stack.artifact_root()
-        head = subprocess.run([os.environ["E2E_MC"], "cat", f"e2e/{bucket}/backups/postgres/{written.group(1)}"],
+        assert list(dumps) == [written.group(1)], dumps  # the .partial upload was renamed, not copied
+        head = subprocess.run([os.environ["E2E_MC"], "cat", f"e2e/{folder}{written.group(1)}"],
                               env=dict(os.environ, MC_CONFIG_DIR=os.path.join(stack.cluster.run_dir, "mc-client")), capture_output=True, timeout=60).stdout
         assert head[:5] == b"PGDMP", head[:16]  # pg_dump's custom format
+        assert dumps[written.group(1)]["size"] > 10000, dumps
+        # Streamed: the pod's shared volume holds the pipe and the status word, no copy of the dump.
+        scratch = os.path.join(pod.dir, "volumes", "backup")
+        kinds = {name: stat.S_ISFIFO(os.lstat(os.path.join(scratch, name)).st_mode) for name in os.listdir(scratch)}
+        assert kinds == {"dump.fifo": True, "dump.status": False}, kinds
+        with open(os.path.join(scratch, "dump.status")) as handle:
+            assert handle.read().strip() == "ok"
+        # Nothing of the backups lies under the artifact root the server serves.
+        bucket, prefix = stack.artifact_root()
+        assert not folder.startswith(f"{bucket}/{prefix}/"), (folder, prefix)
         TestBackupAndRestore.state["first"] = written.group(1)
 
     def test_2_a_second_run_keeps_the_fresh_dumps_and_the_artifacts(self, backup_stack):
@@ -436,8 +457,8 @@ FLOWS_COMMON = [
     ("tracking-server", "backend-store", 5432),      # migrate init container and the server
     ("tracking-server", "artifact-store", 9000),     # proxied artifacts, and the server's S3 client
     ("bucket-job", "artifact-store", 9000),
-    ("backup", "backend-store", 5432),               # dump init container: pg_dump
-    ("backup", "artifact-store", 9000),              # upload container: mc cp, mc rm
+    ("backup", "backend-store", 5432),               # dump container: pg_dump
+    ("backup", "artifact-store", 9000),              # upload container: mc pipe, mc mv, mc rm
     ("garbage-collection", "backend-store", 5432),   # mlflow gc reads and hard-deletes runs
     (None, "tracking-server", 5000),                 # NodePort traffic from a node address
 ]

@@ -137,6 +137,8 @@ export class MlflowStack extends Construct {
   public readonly bucketJobName: string;
   /** Whether MLflow's basic auth is on. */
   public readonly authEnabled: boolean;
+  /** Whether single sign-on guards the server. */
+  public readonly singleSignOnEnabled: boolean;
   /** One line that says what was built: namespace, stores, node port. */
   public readonly summary: string;
 
@@ -235,6 +237,7 @@ export class MlflowStack extends Construct {
     this.nodePort = server.nodePort;
     this.bucketJobName = bucketJob.jobName;
     this.authEnabled = auth;
+    this.singleSignOnEnabled = sso !== undefined;
     const database = backend.labels ? 'PostgreSQL in the cluster' : `${backend.engine === 'mysql' ? 'MySQL' : 'PostgreSQL'} at ${backend.host}:${backend.port}`;
     const s3 = artifacts.labels ? `${artifacts.labels.appName === 'seaweedfs' ? 'SeaweedFS' : 'MinIO'} in the cluster` : `S3 at ${artifacts.endpointUrl ?? 'AWS'}`;
     this.summary = `${instance} in namespace ${this.namespace}, ${database}, ${s3}, ${server.nodePort ? `NodePort ${server.nodePort}` : 'ClusterIP'}${sso ? ', single sign-on' : ''}`;

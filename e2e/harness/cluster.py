@@ -89,6 +89,11 @@ def default_images(run_dir: str) -> Dict[str, Image]:
         "docker.io/burakince/mlflow": Image(
             entrypoint=[], cmd=[], path=[os.path.join(venv, "bin")], user=1001,
             env={"PATH": f"{os.path.join(venv, 'bin')}:{base_path}"}),
+        # The single sign-on sidecar (built by e2e/setup-sso.sh): distroless, /bin/oauth2-proxy as uid 65532.
+        **({"quay.io/oauth2-proxy/oauth2-proxy": Image(
+            entrypoint=["/bin/oauth2-proxy"], cmd=[], path=[], user=65532, home={65532: "/home/nonroot"},
+            env={"PATH": base_path, "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt"},
+            programs={"/bin/oauth2-proxy": os.environ["E2E_OAUTH2_PROXY"]})} if os.environ.get("E2E_OAUTH2_PROXY") else {}),
     }
 
 
@@ -508,8 +513,10 @@ class Pod:
                 budget = probe.get("initialDelaySeconds", 0) + probe.get("periodSeconds", 10) * probe.get("failureThreshold", 3)
                 deadline = start + (timeout if timeout is not None else budget + 10)
                 while True:
-                    if c.proc.poll() is not None:
-                        raise PodFailed(self, c.name, f"exited with code {c.proc.returncode} before it was ready ({kind})")
+                    # Any container of the pod, not only this one: a sidecar that exits fails the pod's probes.
+                    for other in self.containers.values():
+                        if not other.spec.init and other.proc.poll() is not None:
+                            raise PodFailed(self, other.name, f"exited with code {other.proc.returncode} before the pod was ready ({c.name}: {kind})")
                     if self.probe(c, probe):
                         break
                     if time.monotonic() > deadline:
@@ -519,13 +526,19 @@ class Pod:
         return time.monotonic() - start
 
     def wait_completed(self, timeout: float) -> int:
-        """For Job pods: the first container's exit code."""
-        c = next(c for c in self.containers.values() if not c.spec.init)
-        try:
-            code = c.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise PodFailed(self, c.name, f"still running after {timeout}s")
+        """For Job pods, whose containers run side by side: 0 when every container exited 0, else the
+        first non-zero exit code in container order."""
+        deadline = time.monotonic() + timeout
+        codes = []
+        for c in self.containers.values():
+            if c.spec.init:
+                continue
+            try:
+                codes.append(c.proc.wait(timeout=max(0.0, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                raise PodFailed(self, c.name, f"still running after {timeout}s")
         self.running = False
+        code = next((code for code in codes if code != 0), 0)
         self.phase = "Succeeded" if code == 0 else "Failed"
         return code
 

@@ -304,6 +304,7 @@ class Image:
     stop_signal: str = "SIGTERM"
     uid_map: Dict[int, int] = dataclasses.field(default_factory=dict)  # image uid -> host uid with the same role
     home: Dict[int, str] = dataclasses.field(default_factory=dict)     # the image's /etc/passwd home per uid
+    programs: Dict[str, str] = dataclasses.field(default_factory=dict) # a program's absolute path in the image -> host path
 
 
 def image_repository(ref: str) -> str:
@@ -400,6 +401,7 @@ def build_process(container: Mapping[str, Any], pod_spec: Mapping[str, Any], pod
     if "HOME" not in env:  # the runtime sets HOME from the image's /etc/passwd, else /
         env["HOME"] = image.home.get(uid, "/root" if uid == 0 else "/")
     argv = resolve_argv(container, image, env)
+    argv[0] = image.programs.get(argv[0], argv[0])
     mounts = []
     for m in container.get("volumeMounts") or []:
         if m["name"] not in volume_dirs:

@@ -88,8 +88,9 @@ class Stack:
         return by_component(self.manifests, "CronJob", component)
 
     def run_cronjob(self, component: str, timeout: float = 300):
-        """What "the schedule fired" does: the CronJob's jobTemplate pod, init containers then containers, to completion.
-        Returns (exit code of the first container, pod); a failed init container raises PodFailed."""
+        """What "the schedule fired" does: the CronJob's jobTemplate pod, init containers then its containers side by
+        side, to completion. Returns (0 if every container exited 0, else the first non-zero code; pod); a failed
+        init container raises PodFailed."""
         return self.cluster.run_job(self.cronjob(component), timeout=timeout)
 
     @property

@@ -47,7 +47,8 @@ export class CredentialsSecret extends Construct {
       },
     });
     if (values.ssoClientSecret !== undefined) this.created.addStringData(SecretKeys.OAUTH2_PROXY_CLIENT_SECRET, values.ssoClientSecret);
-    if (values.ssoCookieSecret !== undefined) this.created.addStringData(SecretKeys.OAUTH2_PROXY_COOKIE_SECRET, values.ssoCookieSecret);
+    // oauth2-proxy decodes only URL-safe base64: `openssl rand -base64 32` output is rewritten to it (same bytes).
+    if (values.ssoCookieSecret !== undefined) this.created.addStringData(SecretKeys.OAUTH2_PROXY_COOKIE_SECRET, values.ssoCookieSecret.replace(/\+/g, '-').replace(/\//g, '_'));
     if (values.kekPassphrase !== undefined) {
       this.created.addStringData(SecretKeys.MLFLOW_CRYPTO_KEK_PASSPHRASE, values.kekPassphrase);
       this.created.addStringData(SecretKeys.MLFLOW_CRYPTO_KEK_VERSION, values.kekVersion ?? '1');

@@ -95,6 +95,19 @@ with lock:
     if auth:
         # Basic auth keeps its own tables (version table alembic_version_auth) in the same database.
         from mlflow.server.auth.db import utils as auth_utils
+        if mysql:
+            # MLflow's first auth migration names two foreign keys fk_user_id; MySQL wants them unique
+            # per database (mlflow/mlflow#9642). The second gets a name of its own.
+            from alembic.operations import Operations
+            create_table = Operations.create_table
+
+            def unique_fk_names(self, name, *columns, **kw):
+                for c in columns:
+                    if isinstance(c, sqlalchemy.ForeignKeyConstraint) and c.name == "fk_user_id" and name != "experiment_permissions":
+                        c.name = f"fk_{name}_user_id"
+                return create_table(self, name, *columns, **kw)
+
+            Operations.create_table = unique_fk_names
         auth_utils.migrate_if_needed(engine, "head")
         # MLflow reads the admin password only to create the admin; the Secret stays the truth after a change.
         admin, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
