@@ -5,6 +5,7 @@
 //     alternated in one run (each round in the reverse order of the one before), medians and ratios.
 //  2. In-process synth of 1, 10 and 100 stacks in one app: time and peak memory, each in a fresh process.
 // Usage: npm run bench -- [--runs N] [--chart DIR [--helm BIN] [helm template flags...]] [--only-commands]
+//   (--only-commands skips part 2)
 //   e.g. npm run bench -- --chart ~/charts/mlflow --set postgresql.enabled=true --set minio.enabled=true
 const { spawnSync, execFileSync } = require('child_process');
 const fs = require('fs');
@@ -41,11 +42,17 @@ const commands = [
   { label: 'npm run --silent synth', cmd: 'npm', args: ['run', '--silent', 'synth'] },
   { label: 'node scripts/synth.js', cmd: process.execPath, args: ['scripts/synth.js'] },
 ];
+// Node (up to 22) reads and parses NODE_EXTRA_CA_CERTS, and its own root certificates, before running
+// any JavaScript: tens of milliseconds a process. Where it is set, show what that costs.
+if (process.env.NODE_EXTRA_CA_CERTS) {
+  const { NODE_EXTRA_CA_CERTS, ...rest } = env;
+  commands.push({ label: 'same, NODE_EXTRA_CA_CERTS unset', cmd: process.execPath, args: ['scripts/synth.js'], env: rest });
+}
 if (chart) commands.push({ label: 'helm template', cmd: helm, args: ['template', 'mlflow', path.resolve(chart), ...helmFlags] });
 
 function once(c) {
   const start = process.hrtime.bigint();
-  const r = spawnSync(c.cmd, c.args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], env });
+  const r = spawnSync(c.cmd, c.args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], env: c.env ?? env });
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   if (r.status !== 0) throw new Error(`${c.cmd} ${c.args.join(' ')} failed: ${r.error ?? r.stderr}`);
   return seconds;
@@ -66,10 +73,10 @@ for (const c of commands) {
   console.log(`${c.label.padEnd(30)} ${median(t).toFixed(3).padStart(7)} ${Math.min(...t).toFixed(3).padStart(7)} ${Math.max(...t).toFixed(3).padStart(7)}`);
 }
 if (chart) {
-  const helmMedian = median(times.get(commands[2]));
+  const helmMedian = median(times.get(commands[commands.length - 1]));
   console.log(`\nhelm template ${path.resolve(chart)} ${helmFlags.join(' ')}`);
-  for (const c of commands.slice(0, 2)) {
-    console.log(`${c.label} / helm template = ${(median(times.get(c)) / helmMedian).toFixed(2)}`);
+  for (const c of commands.slice(0, -1)) {
+    console.log(`${(c.label + ' / helm template').padEnd(48)} ${(median(times.get(c)) / helmMedian).toFixed(2)}`);
   }
 }
 if (onlyCommands) process.exit(0);
