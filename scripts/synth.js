@@ -88,9 +88,11 @@ const cachedData = !built && fs.existsSync(cacheFile) ? fs.readFileSync(cacheFil
 const script = new vm.Script(Module.wrap(source), { filename: outfile, cachedData });
 const mainModule = new Module(outfile, module);
 mainModule.filename = outfile;
-mainModule.paths = Module._nodeModulePaths(outdir);
 script.runInThisContext()(mainModule.exports, Module.createRequire(outfile), mainModule, outfile, outdir);
 if (cachedData === undefined || script.cachedDataRejected) {
   // After the run, so the cache holds every function the synth compiled, not only the top level.
-  writeAtomic(cacheFile, script.createCachedData());
+  // Only a speed-up: a synth that wrote its YAML does not fail for want of it.
+  try {
+    writeAtomic(cacheFile, script.createCachedData());
+  } catch {}
 }
