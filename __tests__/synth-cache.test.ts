@@ -21,7 +21,7 @@ const codeCache = path.join(build, 'main.js.v8cache');
 const output = path.join(project, 'dist', 'mlflow.k8s.yaml');
 
 function synth(): string {
-  const env = { ...process.env, MLFLOW_ENV_FILE: '.env.example' };
+  const env: NodeJS.ProcessEnv = { ...process.env, MLFLOW_ENV_FILE: '.env.example' };
   delete env.CDK8S_OUTDIR;
   const result = spawnSync(process.execPath, ['scripts/synth.js'], { cwd: project, env, encoding: 'utf8' });
   expect(result.stderr).not.toMatch(/Error/);
