@@ -45,8 +45,9 @@ const commands = [
 // Node (up to 22) reads and parses NODE_EXTRA_CA_CERTS, and its own root certificates, before running
 // any JavaScript: tens of milliseconds a process. Where it is set, show what that costs.
 if (process.env.NODE_EXTRA_CA_CERTS) {
-  const { NODE_EXTRA_CA_CERTS, ...rest } = env;
-  commands.push({ label: 'same, NODE_EXTRA_CA_CERTS unset', cmd: process.execPath, args: ['scripts/synth.js'], env: rest });
+  const withoutCerts = { ...env };
+  delete withoutCerts.NODE_EXTRA_CA_CERTS;
+  commands.push({ label: 'same, NODE_EXTRA_CA_CERTS unset', cmd: process.execPath, args: ['scripts/synth.js'], env: withoutCerts });
 }
 if (chart) commands.push({ label: 'helm template', cmd: helm, args: ['template', 'mlflow', path.resolve(chart), ...helmFlags] });
 

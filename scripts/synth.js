@@ -8,7 +8,8 @@
 // Never stale: the file is rebuilt whenever the content of main.ts, any file under lib/ or imports/,
 // tsconfig.json, this script, or the installed dependencies (package-lock.json and npm's own record of
 // node_modules, node_modules/.package-lock.json) differs from what it was built from. A code cache
-// that V8 refuses (another Node version, other flags) is made again.
+// that V8 refuses (another Node version, other flags) is made again. The programs lib/ reads at
+// synth time (lib/**/*.py) are copied next to the bundle, where its __dirname points.
 const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
@@ -20,8 +21,7 @@ const stampFile = `${outfile}.sha256`;
 const cacheFile = `${outfile}.v8cache`;
 
 function inputs() {
-  const files = ['main.ts', 'tsconfig.json', 'package-lock.json', 'node_modules/.package-lock.json'].map((f) => path.join(root, f));
-  files.push(__filename);
+  const files = ['main.ts', 'tsconfig.json', 'package-lock.json', 'node_modules/.package-lock.json', 'scripts/synth.js'].map((f) => path.join(root, f));
   const walk = (dir) => {
     if (!fs.existsSync(dir)) return;
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -52,7 +52,8 @@ function writeAtomic(file, data) {
   fs.renameSync(tmp, file);
 }
 
-const stamp = stampOf(inputs());
+const files = inputs();
+const stamp = stampOf(files);
 let built = false;
 if (!fs.existsSync(stampFile) || fs.readFileSync(stampFile, 'utf8') !== stamp || !fs.existsSync(outfile)) {
   const result = require('esbuild').buildSync({
@@ -70,6 +71,8 @@ if (!fs.existsSync(stampFile) || fs.readFileSync(stampFile, 'utf8') !== stamp ||
   fs.mkdirSync(outdir, { recursive: true });
   fs.rmSync(cacheFile, { force: true });
   writeAtomic(outfile, result.outputFiles[0].contents);
+  // The programs lib/ reads at synth time (lib/**/*.py) go next to the bundle, where its __dirname points.
+  for (const file of files.filter((f) => f.endsWith('.py'))) fs.copyFileSync(file, path.join(outdir, path.basename(file)));
   writeAtomic(stampFile, stamp);
   built = true;
 }
@@ -94,5 +97,7 @@ if (cachedData === undefined || script.cachedDataRejected) {
   // Only a speed-up: a synth that wrote its YAML does not fail for want of it.
   try {
     writeAtomic(cacheFile, script.createCachedData());
-  } catch {}
+  } catch {
+    // the next synth tries again
+  }
 }

@@ -41,7 +41,7 @@ let venvPython: string;
 beforeAll(() => {
   const pkg = path.join(work, 'package');
   fs.mkdirSync(pkg);
-  for (const entry of ['lib', 'imports', 'package.json', 'tsconfig.json', 'tsconfig.lib.json', 'README.md', 'LICENSE']) {
+  for (const entry of ['lib', 'imports', 'scripts', 'package.json', 'tsconfig.json', 'tsconfig.lib.json', 'README.md', 'LICENSE']) {
     fs.cpSync(path.join(root, entry), path.join(pkg, entry), { recursive: true });
   }
   fs.symlinkSync(path.join(root, 'node_modules'), path.join(pkg, 'node_modules'));
@@ -97,7 +97,7 @@ test.each(CONFIGURATIONS)('the Python app and the TypeScript app write the same 
     expect(secretText(yaml)).toContain('change-me-postgres');
   }
   if (configuration === 'custom') {
-    expect(yaml).toMatch(/^  namespace: ml-platform$/m);
+    expect(yaml).toMatch(/^ {2}namespace: ml-platform$/m);
     expect(yaml).toMatch(/nodePort: 31555/);
     expect(yaml).toMatch(/storage: 200Gi/);
     expect(yaml).toMatch(/storageClassName: fast-ssd/);
