@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs main.ts without type-checking it (`npm test` type-checks the whole project).
 //
-// esbuild turns main.ts, lib/ and the dependencies (cdk8s, cdk8s-plus-28, constructs, dotenv, yaml)
+// esbuild turns main.ts, lib/ and their dependencies (cdk8s, cdk8s-plus-28, constructs and the rest)
 // into one CommonJS file, so a synth resolves and reads no module but that one. V8's code cache for
 // that file is kept beside it, so a synth compiles next to nothing either.
 //
