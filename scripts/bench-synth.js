@@ -84,6 +84,15 @@ if (onlyCommands) process.exit(0);
 
 const worker = path.join(root, 'build', 'bench', 'bench-stacks.js');
 require('esbuild').buildSync({ entryPoints: [path.join(root, 'scripts', 'bench-stacks.ts')], outfile: worker, bundle: true, platform: 'node', target: 'node20', packages: 'external', logLevel: 'warning' });
+// The programs lib/ reads at synth time go next to the bundle, where its __dirname points.
+const copyPrograms = (dir) => {
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) copyPrograms(full);
+    else if (entry.name.endsWith('.py')) fs.copyFileSync(full, path.join(path.dirname(worker), entry.name));
+  }
+};
+copyPrograms(path.join(root, 'lib'));
 console.log(`\nin-process synth of N stacks in one app, median of ${runs} fresh processes`);
 console.log('stacks  objects  seconds  s/stack  peak RSS MiB');
 for (const stacks of [1, 10, 100]) {
