@@ -126,3 +126,13 @@ test('the route is checked against the vendored Gateway API CRD, which can refus
   expect(schemaErrors(route)).toEqual([]);
   expect(schemaErrors({ ...route, spec: { ...route.spec, parentRefs: [{ namespace: 'x' }] } })).toEqual([expect.stringMatching(/must have required property 'name'/)]);
 });
+
+test('a cookie key from `openssl rand -base64 32` is stored URL-safe, the only base64 oauth2-proxy decodes (same bytes)', () => {
+  const bytes = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 37 + 0xfb) % 256));
+  const key = bytes.toString('base64');
+  expect(key).toMatch(/[+/]/);
+  const objects = synthStack({ credentials: Credentials.fromValues({ ...TEST_VALUES, ssoClientSecret: 's', ssoCookieSecret: key }), sso: SSO });
+  const stored = secretContent(one(objects, 'Secret')).OAUTH2_PROXY_COOKIE_SECRET;
+  expect(stored).toBe(bytes.toString('base64url') + '=');
+  expect(Buffer.from(stored, 'base64url')).toEqual(bytes);
+});
