@@ -95,6 +95,7 @@ with lock:
     if auth:
         # Basic auth keeps its own tables (version table alembic_version_auth) in the same database.
         from mlflow.server.auth.db import utils as auth_utils
+        log("creating or upgrading the auth schema if needed")
         if mysql:
             # MLflow's first auth migration names two foreign keys fk_user_id; MySQL wants them unique
             # per database (mlflow/mlflow#9642). The second gets a name of its own.

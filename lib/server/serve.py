@@ -48,7 +48,6 @@ while child.poll() is None:
         # Without the connection the shared lock is gone: a migration could start at any moment.
         print(f"fence: lost the database connection ({' '.join(str(error.orig).split())}); stopping", flush=True)
         os.killpg(child.pid, signal.SIGKILL)
-        fenced = True
         break
     if waiting:
         print("fence: a schema migration is waiting; stopping this MLflow so it can run", flush=True)
@@ -57,7 +56,6 @@ while child.poll() is None:
             child.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(child.pid, signal.SIGKILL)
-        fenced = True
         break
     time.sleep(1)
 try:
