@@ -41,14 +41,49 @@ migration_waiting = sqlalchemy.text(
     " AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = :key"
 )
 fenced = False
+revision_sql = sqlalchemy.text("SELECT version_num FROM alembic_version")
+
+
+def schema_revision(conn):
+    try:
+        return conn.execute(revision_sql).scalar()
+    except sqlalchemy.exc.DBAPIError:
+        return None
+
+
+revision = schema_revision(fence)
+
+
+def reconnect():
+    """After a lost connection (a database restart): the share again, if the schema did not change meanwhile."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and child.poll() is None:
+        try:
+            conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            if conn.execute(sqlalchemy.text("SELECT pg_try_advisory_lock_shared(:key)"), {"key": FENCE_KEY}).scalar():
+                if schema_revision(conn) == revision:
+                    return conn
+                return None
+            conn.close()
+            return None
+        except sqlalchemy.exc.DBAPIError:
+            time.sleep(2)
+    return None
+
+
+fenced = False
 while child.poll() is None:
     try:
         waiting = fence.execute(migration_waiting, {"key": FENCE_KEY}).scalar()
     except sqlalchemy.exc.DBAPIError as error:
-        # Without the connection the shared lock is gone: a migration could start at any moment.
-        print(f"fence: lost the database connection ({' '.join(str(error.orig).split())}); stopping", flush=True)
-        os.killpg(child.pid, signal.SIGKILL)
-        break
+        print(f"fence: lost the database connection ({' '.join(str(error.orig).split())}); reconnecting", flush=True)
+        fence = reconnect()
+        if fence is None:
+            # The share is gone and could not be taken back on an unchanged schema: a migration may run.
+            print("fence: could not take the fence back on an unchanged schema; stopping", flush=True)
+            os.killpg(child.pid, signal.SIGKILL)
+            break
+        continue
     if waiting:
         print("fence: a schema migration is waiting; stopping this MLflow so it can run", flush=True)
         os.killpg(child.pid, signal.SIGTERM)
@@ -56,6 +91,7 @@ while child.poll() is None:
             child.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(child.pid, signal.SIGKILL)
+        fenced = True
         break
     time.sleep(1)
 try:
@@ -63,7 +99,8 @@ try:
 except ProcessLookupError:
     pass
 child.wait()
-fence.close()
+if fence is not None:
+    fence.close()
 if fenced and not stop_signal:
     if idle_when_fenced:
         signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
