@@ -199,6 +199,7 @@ export class MlflowStack extends Construct {
       throw new ConfigError(`${twice} is configured both as ingress.host and in httpRoute.hostnames; route each host one way`);
     }
     const sso = isEnabled(props.sso, props.sso !== undefined) ? props.sso : undefined;
+    const metrics = isEnabled(props.metrics, props.metrics !== undefined);
     if (sso) checkSingleSignOn({ auth, values, credentials, props });
     const server = new TrackingServer(this, 'server', {
       ...props.server,
@@ -206,14 +207,14 @@ export class MlflowStack extends Construct {
       backendStore: backend,
       artifactStore: artifacts,
       auth,
-      metrics: isEnabled(props.metrics, props.metrics !== undefined),
+      metrics,
       routedHosts: [...(ingressHost ? [ingressHost] : []), ...routeHosts],
       singleSignOn: sso,
       hasKekPassphrase: values ? values.kekPassphrase !== undefined : undefined,
     });
     if (ingressHost) new ServerIngress(this, 'ingress', { ...props.ingress!, context, server });
     if (routeHosts.length) new ServerHttpRoute(this, 'route', { ...props.httpRoute!, context, server });
-    if (isEnabled(props.metrics, props.metrics !== undefined) && (props.metrics?.serviceMonitor ?? true)) {
+    if (metrics && (props.metrics?.serviceMonitor ?? true)) {
       new ServerMonitor(this, 'monitor', { context, server, auth, interval: props.metrics?.interval ?? Duration.seconds(30) });
     }
     const gc = isEnabled(props.garbageCollection, props.garbageCollection !== undefined)

@@ -44,8 +44,7 @@ export class SettingsFile {
   /** `<file> line <n>` of a dotted key path such as `server.nodePort`, or just the file. */
   public where(keyPath: string): string {
     const node = this.document.getIn(keyPath.split('.'), true) as { range?: [number, number, number] } | undefined;
-    const pair = node?.range ? node : undefined;
-    return pair?.range ? `${this.path} line ${this.lines.linePos(pair.range[0]).line}` : this.path;
+    return node?.range ? `${this.path} line ${this.lines.linePos(node.range[0]).line}` : this.path;
   }
 
   private schemaError(error: ErrorObject): ConfigError {
