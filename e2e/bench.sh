@@ -14,4 +14,6 @@ trap 'bash "$E2E_DIR/node/node.sh" stop; rm -rf "$tmp"' EXIT
 bash "$E2E_DIR/node/node.sh" start
 # shellcheck source=../cluster/versions.sh
 source "$REPO/cluster/versions.sh"
+# shellcheck source=node/versions.sh
+source "$E2E_DIR/node/versions.sh"
 E2E_DIST="$tmp/dist" NODE_KUBECONFIG=/tmp/cdk8s-mlflow-node/admin.kubeconfig NODE_KUBECTL="$K8S_BIN/kubectl" "$E2E_HARNESS_PY" "$E2E_DIR/bench.py"

@@ -37,7 +37,9 @@ bash "$E2E_DIR/node/node.sh" start
 echo "e2e: node start took $(ms "$t") ms" >&2
 # shellcheck source=../cluster/versions.sh
 source "$REPO/cluster/versions.sh"
-export NODE_KUBECONFIG=/tmp/cdk8s-mlflow-node/admin.kubeconfig NODE_KUBECTL="$K8S_BIN/kubectl"
+# shellcheck source=node/versions.sh
+source "$E2E_DIR/node/versions.sh"
+export NODE_KUBECONFIG=/tmp/cdk8s-mlflow-node/admin.kubeconfig NODE_KUBECTL="$K8S_BIN/kubectl" NODE_NETPOL="$NETPOL_BIN/k8snetpolicy"
 
 cd "$E2E_DIR"
 t=$(date +%s%N)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds (or finds cached) everything the node runs that Debian does not package: Kubernetes
-# (cluster/build-k8s.sh), CoreDNS, kube-network-policies and the images (images.sh).
+# (cluster/build-k8s.sh), CoreDNS, the images (images.sh), and the policy analyzer the suite uses.
 # Go programs come from the Go module proxy through throwaway wrapper modules; binaries are cached in
 # ${XDG_CACHE_HOME:-$HOME/.cache}/cdk8s-mlflow/node/bin/<name>-<version>/.
 set -euo pipefail
@@ -49,16 +49,20 @@ GO
   echo "node-build: built CoreDNS in $((SECONDS - t0)) s" >&2
 fi
 
-# kube-network-policies: the NetworkPolicy engine (nftables + nfqueue). The checksum database has no
-# entry for this release, so this one module is taken from the proxy unverified by it.
-if [ ! -x "$KNP_BIN/kube-network-policies" ]; then
-  echo "node-build: building kube-network-policies $KNP_VERSION" >&2
+# np-guard's netpol-analyzer (k8snetpolicy): evaluates the NetworkPolicies of the live node's pods, as no
+# policy engine can run on this kernel (e2e/README.md). The checksum database has no entry for this
+# release, so this one module is taken from the proxy unverified by it; it is built as its own main
+# module, in a copy of the release, so that its go.sum verifies its dependencies.
+if [ ! -x "$NETPOL_BIN/k8snetpolicy" ]; then
+  echo "node-build: building netpol-analyzer $NETPOL_VERSION" >&2
   t0=$SECONDS
-  mkdir -p "$work/knp"
-  (cd "$work/knp" && CGO_ENABLED=0 GOBIN="$work/knp" GONOSUMDB=sigs.k8s.io/kube-network-policies \
-    go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kube-network-policies/cmd@$KNP_VERSION")
-  mkdir -p "$KNP_BIN" && mv "$work/knp/cmd" "$KNP_BIN/kube-network-policies.partial" && mv "$KNP_BIN/kube-network-policies.partial" "$KNP_BIN/kube-network-policies"
-  echo "node-build: built kube-network-policies in $((SECONDS - t0)) s" >&2
+  dir="$(cd "$work" && GONOSUMDB=github.com/np-guard/netpol-analyzer go mod download -json "github.com/np-guard/netpol-analyzer@$NETPOL_VERSION" \
+    | sed -n 's/^\s*"Dir": "\(.*\)",\?$/\1/p')"
+  [ -d "$dir" ] || { echo "node-build: cannot download github.com/np-guard/netpol-analyzer@$NETPOL_VERSION" >&2; exit 1; }
+  cp -r "$dir" "$work/netpol" && chmod -R u+w "$work/netpol"
+  (cd "$work/netpol" && CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "-s -w" -o k8snetpolicy ./cmd/netpolicy)
+  mkdir -p "$NETPOL_BIN" && mv "$work/netpol/k8snetpolicy" "$NETPOL_BIN/k8snetpolicy.partial" && mv "$NETPOL_BIN/k8snetpolicy.partial" "$NETPOL_BIN/k8snetpolicy"
+  echo "node-build: built netpol-analyzer in $((SECONDS - t0)) s" >&2
 fi
 
 bash "$NODE_DIR/images.sh" >/dev/null

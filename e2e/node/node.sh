@@ -2,8 +2,8 @@
 # One real Kubernetes node on this machine, for the e2e suite:
 #   etcd, kube-apiserver, kube-controller-manager, kube-scheduler (cluster/build-k8s.sh),
 #   containerd + runc + the CNI bridge plugins (Debian), kubelet, kube-proxy (iptables mode),
-#   CoreDNS (cluster DNS on the node address), kube-network-policies (the NetworkPolicy engine),
-#   and a pool of local PersistentVolumes.
+#   CoreDNS (cluster DNS on the node address) and a pool of local PersistentVolumes.
+#   No NetworkPolicy engine runs here (e2e/README.md says why).
 #
 #   node.sh start   cleans a killed run's leftovers, starts everything, waits for the node to be Ready
 #   node.sh stop    ends every process it started (by pid) and undoes every host change
@@ -68,7 +68,7 @@ cgroup_dirs() { find /sys/fs/cgroup/*/"$CGROUP_ROOT" -depth -type d 2>/dev/null 
 stop() {
   local had=0
   [ -d "$NODE_RUN" ] && had=1
-  kill_recorded kube-network-policies coredns kube-proxy kubelet
+  kill_recorded coredns kube-proxy kubelet
   # Every container's processes are in the kubelet's cgroups; the shims serve our containerd's socket.
   local dir pid
   for dir in $(cgroup_dirs); do
@@ -83,8 +83,7 @@ stop() {
   if [ -x "$K8S_BIN/kube-proxy" ] && iptables-save 2>/dev/null | grep -q KUBE-; then
     "$K8S_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
   fi
-  # The engine's own nftables table, the kubelet's and the CNI plugins' iptables chains.
-  command -v nft >/dev/null && nft delete table inet kube-network-policies 2>/dev/null || true
+  # The kubelet's and the CNI plugins' iptables chains.
   local save
   for save in iptables ip6tables; do
     if "$save-save" 2>/dev/null | grep -qE 'KUBE-|CNI-'; then
@@ -320,7 +319,7 @@ bindAddress: $NODE_IP
 clusterCIDR: $POD_CIDR
 nodePortAddresses: ["$NODE_IP/32", "127.0.0.1/32"]
 healthzBindAddress: ""
-metricsBindAddress: 127.0.0.1:0
+metricsBindAddress: 127.0.0.1:10249
 # Leave the machine's conntrack settings alone.
 conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 EOF
@@ -335,19 +334,6 @@ EOF
 }
 EOF
   run coredns "$COREDNS_BIN/coredns" -conf "$NODE_RUN/Corefile"
-  # kube-network-policies reads only the in-cluster configuration: give it a ServiceAccount token at
-  # the standard path inside a mount namespace of its own (nothing on the host's paths changes).
-  kc apply -f "$NODE_DIR/policy-engine.yaml" >/dev/null
-  local sa="$NODE_RUN/knp-sa"
-  mkdir -p "$sa"
-  kc -n kube-system create token kube-network-policies --duration=24h >"$sa/token"
-  cp "$NODE_RUN/pki/ca.crt" "$sa/ca.crt" && echo kube-system >"$sa/namespace"
-  run kube-network-policies "$(command -v unshare)" --mount --propagation private -- sh -c \
-    "mkdir -p /var/run/secrets/kubernetes.io/serviceaccount && mount --bind '$sa' /var/run/secrets/kubernetes.io/serviceaccount && \
-     KUBERNETES_SERVICE_HOST=$NODE_IP KUBERNETES_SERVICE_PORT=6443 exec '$KNP_BIN/kube-network-policies' \
-       --hostname-override=$NODE_NAME --metrics-bind-address=127.0.0.1:0 --v=1"
-  # unshare and sh exec into the engine: the recorded pid is the engine's.
-  sed -i "\$s|$(command -v unshare)\$|$KNP_BIN/kube-network-policies|" "$NODE_RUN/pids"
   wait_for "cluster DNS" 30 getent_dns
 }
 
@@ -390,7 +376,7 @@ EOF
 
 start() {
   [ "$(id -u)" = 0 ] || { log "needs root"; exit 1; }
-  for b in "$K8S_BIN/kubelet" "$COREDNS_BIN/coredns" "$KNP_BIN/kube-network-policies"; do
+  for b in "$K8S_BIN/kubelet" "$COREDNS_BIN/coredns"; do
     [ -x "$b" ] || { log "$b is missing: run bash e2e/node/build.sh"; exit 1; }
   done
   for c in containerd containerd-shim-runc-v2 runc iptables ip6tables conntrack unshare openssl /usr/lib/cni/bridge; do

@@ -346,7 +346,7 @@ def run_client(tracking_uri: str, *args: str, timeout: float = 600, env: Optiona
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-# --- connections, as the NetworkPolicy engine sees them -------------------------------------------
+# --- connections, and what the NetworkPolicies say of them ------------------------------------------
 
 CONNECT = ("import socket, sys\n"
            "try:\n"
@@ -357,16 +357,28 @@ OUTCOME = {0: "connected", 3: "refused", 4: "timed out"}
 
 
 def connect_from_pod(pod: Pod, container: str, ip: str, port: int, timeout: float = 3) -> str:
-    """'connected', 'refused' (a reset: nothing listens) or 'timed out' (dropped: what the engine does)."""
+    """'connected', 'refused' (a reset: nothing listens) or 'timed out' (dropped on the way)."""
     result = pod.exec(container, ["python", "-c", CONNECT, ip, str(port), str(timeout)], timeout=60)
     return OUTCOME.get(result.returncode, f"exit {result.returncode}: {result.stderr.decode()[-500:]}")
 
 
 def connect_from_node(ip: str, port: int, timeout: float = 3) -> str:
-    """A connection from the node as an unprivileged user (the engine lets the node's root through)."""
-    result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "python3", "-c", CONNECT, ip, str(port), str(timeout)],
-                            capture_output=True, timeout=60)
+    result = subprocess.run(["python3", "-c", CONNECT, ip, str(port), str(timeout)], capture_output=True, timeout=60)
     return OUTCOME.get(result.returncode, f"exit {result.returncode}: {result.stderr.decode()[-500:]}")
+
+
+def policy_allows(source: Optional[Pod], destination: Pod, port: int, source_ip: str = NODE_IP) -> bool:
+    """np-guard's netpol-analyzer on the live node's pods and NetworkPolicies: does a TCP connection from
+    `source` (or from `source_ip`, an address outside the cluster) to `destination`:`port` pass both the
+    source's egress and the destination's ingress policies?"""
+    args = [os.environ["NODE_NETPOL"], "eval", "-q", "-k", os.environ["NODE_KUBECONFIG"],
+            "-d", destination.name, "--destination-namespace", destination.namespace, "-p", str(port)]
+    args += ["-s", source.name, "-n", source.namespace] if source else ["--source-ip", source_ip]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    verdict = result.stdout.strip().rsplit(":", 1)[-1].strip()
+    if result.returncode != 0 or verdict not in ("true", "false"):
+        raise RuntimeError(f"k8snetpolicy eval failed ({result.returncode}): {result.stdout}{result.stderr}")
+    return verdict == "true"
 
 
 def probe_pod(name: str, labels: Mapping[str, str], image: str) -> Pod:
