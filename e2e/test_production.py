@@ -36,15 +36,14 @@ PG_PASSWORD = "pg:p@ss/%2F-word"
 GC_OLDER_THAN_S = 30
 
 
-def head_of(pod: Pod, script_location_module: str) -> str:
-    """The alembic head revision of MLflow's (or its auth app's) migrations, in the server's image."""
+def head_of(script_location_module: str) -> str:
+    """The alembic head revision of MLflow's (or its auth app's) migrations in the locked package set (the image's)."""
     code = (f"import os, {script_location_module} as m\n"
             "from alembic.config import Config\nfrom alembic.script import ScriptDirectory\n"
             "c = Config(); c.set_main_option('script_location', os.path.dirname(m.__file__))\n"
             "print(ScriptDirectory.from_config(c).get_current_head())")
-    result = pod.exec("mlflow", ["python", "-W", "ignore", "-c", code])
-    assert result.returncode == 0, result.stderr.decode()
-    return result.stdout.decode().strip()
+    return subprocess.run([os.path.join(os.environ["E2E_VENV"], "bin", "python"), "-W", "ignore", "-c", code],
+                          check=True, capture_output=True, text=True).stdout.strip()
 
 
 def basic(user: str, password: str) -> str:
@@ -110,8 +109,8 @@ class TestAuthAndGarbageCollection:
         pods = stack.server_pods()
         assert len(pods) == 2
         # Both schemas at their heads, in the one database of POSTGRES_DB.
-        assert stack.psql("SELECT version_num FROM alembic_version") == head_of(pods[0], "mlflow.store.db_migrations")
-        assert stack.psql("SELECT version_num FROM alembic_version_auth") == head_of(pods[0], "mlflow.server.auth.db.migrations")
+        assert stack.psql("SELECT version_num FROM alembic_version") == head_of("mlflow.store.db_migrations")
+        assert stack.psql("SELECT version_num FROM alembic_version_auth") == head_of("mlflow.server.auth.db.migrations")
         tables = set(stack.psql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'").split())
         assert {"users", "alembic_version_auth", "experiments", "runs", "alembic_version"} <= tables, tables
         assert stack.psql("SELECT current_database()") == stack.secret()["POSTGRES_DB"]

@@ -204,7 +204,8 @@ control_plane() {
     --authorization-mode=Node,RBAC --allow-privileged=true --enable-admission-plugins=PodSecurity \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$p/sa.pub" --service-account-signing-key-file="$p/sa.key" \
-    --service-cluster-ip-range="$SERVICE_CIDR" --service-node-port-range=30000-32767 --v=1
+    --service-cluster-ip-range="$SERVICE_CIDR" --service-node-port-range=30000-32767 \
+    --kubelet-preferred-address-types=InternalIP --v=1
   wait_for kube-apiserver 60 kc get --raw /readyz
   run kube-controller-manager "$K8S_BIN/kube-controller-manager" --kubeconfig="$NODE_RUN/admin.kubeconfig" \
     --bind-address=127.0.0.1 --secure-port=0 --leader-elect=false --controllers='*' \
@@ -223,7 +224,8 @@ runtime() {
   "name": "cdk8s-mlflow-node",
   "plugins": [
     {"type": "bridge", "bridge": "$BRIDGE", "isGateway": true, "ipMasq": false, "hairpinMode": true,
-     "ipam": {"type": "host-local", "dataDir": "$NODE_RUN/cni/ipam", "ranges": [[{"subnet": "$POD_CIDR", "gateway": "$NODE_IP"}]]}},
+     "ipam": {"type": "host-local", "dataDir": "$NODE_RUN/cni/ipam", "ranges": [[{"subnet": "$POD_CIDR", "gateway": "$NODE_IP"}]],
+              "routes": [{"dst": "0.0.0.0/0"}]}},
     {"type": "portmap", "capabilities": {"portMappings": true}}
   ]
 }
