@@ -1,4 +1,4 @@
-"""Shared set-up of the process-level e2e suite: program paths, the default synth, stacks."""
+"""Shared set-up of the e2e suite on the real node: program paths, the default synth."""
 import os
 import shlex
 import signal
@@ -14,7 +14,7 @@ sys.path.insert(0, E2E)
 
 def _load_setup_env() -> None:
     """The paths e2e/setup.sh installed (run.sh exports them; a bare `pytest e2e` asks setup.sh)."""
-    if all(os.environ.get(k) for k in ("E2E_PG_BIN", "E2E_MINIO", "E2E_MC", "E2E_VENV", "E2E_CACHE")):
+    if all(os.environ.get(k) for k in ("E2E_MINIO", "E2E_MC", "E2E_VENV", "E2E_CACHE")):
         return
     out = subprocess.run(["bash", os.path.join(E2E, "setup.sh"), "--print-env"], check=True, capture_output=True, text=True).stdout
     for word in shlex.split(out.strip().removeprefix("export ")):
@@ -23,10 +23,10 @@ def _load_setup_env() -> None:
 
 
 def pytest_configure(config):
-    # A SIGTERM (a CI time-out, `kill`) becomes an exit that still runs the fixtures' teardown, which
-    # stops every process and removes every namespace the suite made.
+    # A SIGTERM (a CI time-out, `kill`) becomes an exit that still runs the fixtures' teardown (the
+    # stacks are deleted; run.sh stops the node).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    config.addinivalue_line("markers", "stack: starts real PostgreSQL, MinIO and MLflow processes (root)")
+    config.addinivalue_line("markers", "stack: applies a stack to the real node (root)")
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
-# Installs the real programs the manifests' images contain, for the process-level e2e suite.
+# Installs the programs the e2e suite's images (node/images.sh) and its client side use.
 # Idempotent: everything is cached outside the repo under ${XDG_CACHE_HOME:-$HOME/.cache}/cdk8s-mlflow
 # and rebuilt only when missing or when a pinned version below changes.
 #
-#   PostgreSQL 15   Debian package postgresql-15 (/usr/lib/postgresql/15/bin)
 #   MinIO, mc       built from source through the Go module proxy, at the commits of the image tags
 #   MLflow          PyPI, in a virtualenv, the version of lib/images.ts, pinned by e2e/locks/
 #
-# Prints `export` lines for the harness on stdout when called with --print-env.
+# Prints `export` lines for the suite on stdout when called with --print-env.
 set -euo pipefail
 
 E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,7 +23,6 @@ MC_TAG=RELEASE.2025-08-13T08-35-41Z
 MC_COMMIT=7394ce0dd2a80935aded936b09fa12cbb3cb8096
 MC_MODVER=v0.0.0-20250813083541-7394ce0dd2a8
 # Image ghcr.io/mlflow/mlflow:vX.Y.Z-full = mlflow X.Y.Z (+ psycopg2, boto3); read from lib/images.ts below.
-PG_MAJOR=15
 PYTHON="${E2E_PYTHON:-python3.11}"
 
 log() { echo "setup: $*" >&2; }
@@ -33,16 +31,6 @@ mkdir -p "$CACHE/bin"
 # Keep Go's downloads and build cache with ours, so a cold setup is really cold and the repo stays clean.
 export GOMODCACHE="$CACHE/go/mod" GOCACHE="$CACHE/go/build" GOTOOLCHAIN=local GOFLAGS=-modcacherw
 export GOPROXY="${GOPROXY:-https://proxy.golang.org}" GOPATH="$CACHE/go/path"
-
-# --- PostgreSQL ---------------------------------------------------------------------------------
-PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
-if [ ! -x "$PG_BIN/postgres" ] || [ ! -x "$PG_BIN/initdb" ]; then
-  log "installing postgresql-$PG_MAJOR from Debian"
-  [ -n "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -print -quit 2>/dev/null)" ] || apt-get update -qq
-  # The package's own cluster is not used; policy-rc.d keeps it from starting where there is no init.
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "postgresql-$PG_MAJOR" >/dev/null
-fi
-id postgres >/dev/null 2>&1 || { log "the postgres system user is missing"; exit 1; }
 
 # --- MinIO and mc -------------------------------------------------------------------------------
 build_go() { # name module modver tag commit ldprefix [nosumdb]
@@ -90,12 +78,12 @@ fi
 # Old virtualenvs of earlier pins are dropped so the cache does not grow without bound.
 for old in "$CACHE"/venv-*; do [ "$old" = "$VENV" ] || rm -rf "$old"; done
 
-# --- the harness's own Python (pytest + PyYAML) -----------------------------------------------------
+# --- the suite's own Python (pytest + PyYAML) -----------------------------------------------------
 HARNESS_PY="$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null || true)"
 if ! "$HARNESS_PY" -c 'import pytest, yaml' 2>/dev/null; then
   HARNESS_PY="$CACHE/harness-venv/bin/python"
   if ! "$HARNESS_PY" -c 'import pytest, yaml' 2>/dev/null; then
-    log "creating the harness virtualenv (pytest, PyYAML)"
+    log "creating the suite's virtualenv (pytest, PyYAML)"
     rm -rf "$CACHE/harness-venv"
     "$PYTHON" -m venv "$CACHE/harness-venv"
     "$CACHE/harness-venv/bin/pip" install -q --disable-pip-version-check pytest==9.2.0 PyYAML==6.0.3
@@ -105,9 +93,8 @@ fi
 MINIO_BIN="$CACHE/bin/minio-$MINIO_TAG/minio"
 MC_BIN="$CACHE/bin/mc-$MC_TAG/mc"
 if [ "${1:-}" = "--print-env" ]; then
-  echo "export E2E_PG_BIN='$PG_BIN' E2E_MINIO='$MINIO_BIN' E2E_MC='$MC_BIN' E2E_VENV='$VENV' E2E_CACHE='$CACHE' E2E_HARNESS_PY='$HARNESS_PY'"
+  echo "export E2E_MINIO='$MINIO_BIN' E2E_MC='$MC_BIN' E2E_VENV='$VENV' E2E_CACHE='$CACHE' E2E_HARNESS_PY='$HARNESS_PY'"
 else
-  log "postgres: $("$PG_BIN/postgres" --version)"
   log "minio:    $("$MINIO_BIN" --version | head -1)"
   log "mc:       $("$MC_BIN" --version | head -1)"
   log "mlflow:   $("$VENV/bin/mlflow" --version)"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the images dist/ runs, from the programs the e2e suite installs (setup.sh), as image archives
-# under the names lib/images.ts pins, so `imagePullPolicy: IfNotPresent` runs them without a registry.
+# (one layer each, uncompressed) under the names lib/images.ts pins, so `imagePullPolicy: IfNotPresent` runs them without a registry.
 # Each is cached as $CACHE/node/images/<name>-<hash>.tar, rebuilt when one of its inputs changes.
 # How each differs from the upstream image: e2e/README.md. Needs root (chroot).
 set -euo pipefail
@@ -13,8 +13,8 @@ SUITE=bookworm
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 mkdir -p "$OUT"
 log() { echo "images: $*" >&2; }
-for tool in debootstrap umoci skopeo gcc; do
-  command -v "$tool" >/dev/null || { log "$tool is missing (apt-get install debootstrap umoci skopeo gcc)"; exit 1; }
+for tool in debootstrap gcc; do
+  command -v "$tool" >/dev/null || { log "$tool is missing (apt-get install debootstrap gcc)"; exit 1; }
 done
 
 pinned() { sed -n "s|.*public static readonly $1 = '\([^']*\)'.*|\1|p" "$REPO/lib/images.ts"; }
@@ -53,26 +53,37 @@ apt_in_root() {
   : >"$work/rootfs/etc/resolv.conf"
 }
 
-# build NAME REF HASH CUSTOMIZE [umoci config flags...]: rootfs -> OCI layout -> docker-archive tagged REF.
+# build NAME REF HASH CUSTOMIZE CONFIG: a root filesystem made by CUSTOMIZE, as a one-layer image archive
+# in the format `docker save` writes (which `ctr images import` reads), tagged REF. CONFIG is the image
+# configuration's "config" object (Entrypoint, Cmd, Env, ...), as JSON.
 build() {
-  local name=$1 ref=$2 hash=$3 customize=$4; shift 4
+  local name=$1 ref=$2 hash=$3 customize=$4 config=$5
   local out="$OUT/$name-$hash.tar"
   if [ -s "$out" ]; then echo "$out"; return; fi
   log "building $ref ($name-$hash)"
-  local t0=$SECONDS
-  rm -rf "$work/rootfs" "$work/oci" "$work/bundle"
-  mkdir -p "$work/rootfs"
+  local t0=$SECONDS a="$work/archive"
+  rm -rf "$work/rootfs" "$a"
+  mkdir -p "$work/rootfs" "$a"
   "$customize"
-  umoci init --layout "$work/oci"
-  umoci new --image "$work/oci:img"
-  umoci unpack --image "$work/oci:img" "$work/bundle" >/dev/null
-  rm -rf "$work/bundle/rootfs" && mv "$work/rootfs" "$work/bundle/rootfs"
-  umoci repack --image "$work/oci:img" "$work/bundle"
-  umoci config --image "$work/oci:img" --author cdk8s-mlflow-e2e "$@"
+  tar --numeric-owner --xattrs -C "$work/rootfs" -cf "$a/layer.tar" .
+  local diff_id
+  diff_id="$(sha256sum "$a/layer.tar" | cut -d' ' -f1)"
+  python3 - "$a" "$ref" "$diff_id" "$config" <<'PY'
+import hashlib, json, os, sys
+a, ref, diff_id, config = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+image = json.dumps({"architecture": "amd64", "os": "linux", "config": config,
+                    "rootfs": {"type": "layers", "diff_ids": ["sha256:" + diff_id]}}, sort_keys=True).encode()
+name = hashlib.sha256(image).hexdigest() + ".json"
+with open(os.path.join(a, name), "wb") as f:
+    f.write(image)
+os.makedirs(os.path.join(a, diff_id))
+os.rename(os.path.join(a, "layer.tar"), os.path.join(a, diff_id, "layer.tar"))
+with open(os.path.join(a, "manifest.json"), "w") as f:
+    json.dump([{"Config": name, "RepoTags": [ref], "Layers": [diff_id + "/layer.tar"]}], f)
+PY
   rm -f "$OUT/$name"-*.tar
-  skopeo copy -q "oci:$work/oci:img" "docker-archive:$out.partial:$ref"
-  mv "$out.partial" "$out"
-  rm -rf "$work/oci" "$work/bundle"
+  tar -C "$a" -cf "$out.partial" . && mv "$out.partial" "$out"
+  rm -rf "$work/rootfs" "$a"
   log "built $ref in $((SECONDS - t0)) s"
   echo "$out"
 }
@@ -122,14 +133,15 @@ minio_root() { tar -C "$work/rootfs" -xf "$BASE"; install -m 0755 "$E2E_MINIO" "
 mc_root() { tar -C "$work/rootfs" -xf "$BASE"; install -m 0755 "$E2E_MC" "$work/rootfs/usr/bin/mc"; }
 
 base_id="$(stat -c %s "$BASE")"
+env_json() { python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' "$@"; }
 build pause "$PAUSE_REF" "$(hash_of pause "$(cat "$NODE_DIR/pause.c")")" pause_root \
-  --config.entrypoint /pause --config.user 65535:65535
+  '{"Entrypoint": ["/pause"], "User": "65535:65535"}'
 build postgres "$POSTGRES_REF" "$(hash_of "$POSTGRES_REF" "$base_id" "$(cat "$NODE_DIR/postgres-entrypoint.sh")")" postgres_root \
-  --config.entrypoint docker-entrypoint.sh --config.cmd postgres --config.stopsignal SIGINT \
-  --config.env "PATH=$PATH_DEFAULT:/usr/lib/postgresql/15/bin" --config.env PGDATA=/var/lib/postgresql/data --config.env LANG=C.UTF-8
+  "{\"Entrypoint\": [\"docker-entrypoint.sh\"], \"Cmd\": [\"postgres\"], \"StopSignal\": \"SIGINT\",
+    \"Env\": $(env_json "PATH=$PATH_DEFAULT:/usr/lib/postgresql/15/bin" PGDATA=/var/lib/postgresql/data LANG=C.UTF-8)}"
 build mlflow "$MLFLOW_REF" "$(hash_of "$MLFLOW_REF" "$base_id" "$(cat "$LOCK")")" mlflow_root \
-  --config.env "PATH=/opt/mlflow/bin:$PATH_DEFAULT" --config.env LANG=C.UTF-8 --config.workingdir /
+  "{\"Env\": $(env_json "PATH=/opt/mlflow/bin:$PATH_DEFAULT" LANG=C.UTF-8), \"WorkingDir\": \"/\"}"
 build minio "$MINIO_REF" "$(hash_of "$MINIO_REF" "$base_id" "$(cat "$(dirname "$E2E_MINIO")/.stamp")")" minio_root \
-  --config.entrypoint minio --config.env "PATH=$PATH_DEFAULT"
+  "{\"Entrypoint\": [\"minio\"], \"Env\": $(env_json "PATH=$PATH_DEFAULT")}"
 build mc "$MC_REF" "$(hash_of "$MC_REF" "$base_id" "$(cat "$(dirname "$E2E_MC")/.stamp")")" mc_root \
-  --config.entrypoint mc --config.env "PATH=$PATH_DEFAULT"
+  "{\"Entrypoint\": [\"mc\"], \"Env\": $(env_json "PATH=$PATH_DEFAULT")}"

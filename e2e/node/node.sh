@@ -381,7 +381,7 @@ start() {
   for b in "$K8S_BIN/kubelet" "$COREDNS_BIN/coredns"; do
     [ -x "$b" ] || { log "$b is missing: run bash e2e/node/build.sh"; exit 1; }
   done
-  for c in containerd containerd-shim-runc-v2 runc iptables ip6tables conntrack unshare openssl /usr/lib/cni/bridge; do
+  for c in containerd containerd-shim-runc-v2 runc iptables ip6tables conntrack openssl /usr/lib/cni/bridge; do
     command -v "$c" >/dev/null || { log "$c is missing (Debian: containerd runc containernetworking-plugins iptables conntrack)"; exit 1; }
   done
   stop

@@ -4,6 +4,7 @@ time: the manifests pin namespace `default` and node port 30003."""
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import os
 import shutil
@@ -369,16 +370,42 @@ def connect_from_node(ip: str, port: int, timeout: float = 3) -> str:
 
 def policy_allows(source: Optional[Pod], destination: Pod, port: int, source_ip: str = NODE_IP) -> bool:
     """np-guard's netpol-analyzer on the live node's pods and NetworkPolicies: does a TCP connection from
-    `source` (or from `source_ip`, an address outside the cluster) to `destination`:`port` pass both the
-    source's egress and the destination's ingress policies?"""
-    args = [os.environ["NODE_NETPOL"], "eval", "-q", "-k", os.environ["NODE_KUBECONFIG"],
-            "-d", destination.name, "--destination-namespace", destination.namespace, "-p", str(port)]
-    args += ["-s", source.name, "-n", source.namespace] if source else ["--source-ip", source_ip]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=120)
-    verdict = result.stdout.strip().rsplit(":", 1)[-1].strip()
-    if result.returncode != 0 or verdict not in ("true", "false"):
-        raise RuntimeError(f"k8snetpolicy eval failed ({result.returncode}): {result.stdout}{result.stderr}")
-    return verdict == "true"
+    `source` (or from `source_ip`, an address outside the pod network) to `destination`:`port` pass both
+    the source's egress and the destination's ingress policies?"""
+    tool, config = os.environ["NODE_NETPOL"], os.environ["NODE_KUBECONFIG"]
+    if source is not None:
+        args = [tool, "eval", "-q", "-k", config, "-s", source.name, "-n", source.namespace,
+                "-d", destination.name, "--destination-namespace", destination.namespace, "-p", str(port)]
+        result = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        verdict = result.stdout.strip().rsplit(":", 1)[-1].strip()
+        if result.returncode != 0 or verdict not in ("true", "false"):
+            raise RuntimeError(f"k8snetpolicy eval failed ({result.returncode}): {result.stdout}{result.stderr}")
+        return verdict == "true"
+    # `eval --source-ip` rejects every pod destination in v1.2.0 ("only one of source or destination can be
+    # defined as external IP"), so an outside source is read from the analyzer's list of allowed connections.
+    result = subprocess.run([tool, "list", "-q", "-k", config, "-o", "json"], capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise RuntimeError(f"k8snetpolicy list failed ({result.returncode}): {result.stdout}{result.stderr}")
+    owner = (destination.get()["metadata"].get("ownerReferences") or [{"kind": "Pod", "name": destination.name}])[0]
+    workload = f"{destination.namespace}/{owner['name']}[{owner['kind']}]"
+    address = ipaddress.ip_address(source_ip)
+    for conn in json.loads(result.stdout or "[]"):
+        if conn["dst"] != workload or "/" in conn["src"] and "[" in conn["src"]:
+            continue
+        low, _, high = conn["src"].partition("-")
+        if not ipaddress.ip_address(low) <= address <= ipaddress.ip_address(high or low):
+            continue
+        proto = ""
+        for part in conn["conn"].split(","):  # "TCP 53,UDP 53", "TCP 5432,9000", "TCP 1-65535", "All Connections"
+            part = part.strip()
+            if part == "All Connections":
+                return True
+            if not part[:1].isdigit():
+                proto, _, part = part.partition(" ")
+            first, _, last = part.partition("-")
+            if proto == "TCP" and int(first) <= port <= int(last or first):
+                return True
+    return False
 
 
 def probe_pod(name: str, labels: Mapping[str, str], image: str) -> Pod:
