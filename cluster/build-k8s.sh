@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager, kubectl and etcd from source through the Go
-# module proxy, into ${XDG_CACHE_HOME:-$HOME/.cache}/cdk8s-mlflow/{k8s,etcd}-<version>/bin/.
+# Builds kube-apiserver, kube-controller-manager, kubectl, the node's kubelet, kube-scheduler and
+# kube-proxy (e2e/node), and etcd from source through the Go module proxy, into
+# ${XDG_CACHE_HOME:-$HOME/.cache}/cdk8s-mlflow/{k8s,etcd}-<version>/bin/.
 # Nothing is built when the binaries for the pinned versions (cluster/versions.sh) are already there.
 # No Kubernetes source enters the repository: a throwaway wrapper module in a temp dir pins the
 # k8s.io/* staging modules with replace lines and `go build`s the command packages.
@@ -19,11 +20,13 @@ trap 'rm -rf "$work"' EXIT
 build_k8s() {
   local v="$K8S_VERSION" staging="v0.${K8S_VERSION#v1.}"
   local out="$K8S_BIN"
-  if [[ -x "$out/kube-apiserver" && -x "$out/kube-controller-manager" && -x "$out/kubectl" ]]; then
+  local cmds=(kube-apiserver kube-controller-manager kubectl kube-scheduler kubelet kube-proxy) c missing=""
+  for c in "${cmds[@]}"; do [[ -x "$out/$c" ]] || missing+=" $c"; done
+  if [[ -z "$missing" ]]; then
     echo "build-k8s: Kubernetes $v cached in $out"
     return
   fi
-  echo "build-k8s: building Kubernetes $v (kube-apiserver, kube-controller-manager, kubectl); the first build takes several minutes"
+  echo "build-k8s: building Kubernetes $v (${cmds[*]}); the first build takes several minutes"
   local start=$SECONDS mod="$work/k8s"
   mkdir -p "$mod"
   # The staging modules k8s.io/kubernetes replaces with ./staging/src/... are read from its own go.mod.
@@ -50,6 +53,9 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 )
 GO
   (cd "$mod" && go mod tidy)
@@ -62,11 +68,8 @@ GO
     ld+=" -X $p.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   done
   mkdir -p "$mod/bin"
-  (cd "$mod" && CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o bin/ \
-    k8s.io/kubernetes/cmd/kube-apiserver \
-    k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kubectl)
-  # Install all three at once: a half-finished install must not look cached.
+  (cd "$mod" && CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o bin/ "${cmds[@]/#/k8s.io/kubernetes/cmd/}")
+  # Install all at once: a half-finished install must not look cached.
   mkdir -p "$(dirname "$out")"
   rm -rf "$out.partial" && mv "$mod/bin" "$out.partial" && rm -rf "$out" && mv "$out.partial" "$out"
   echo "build-k8s: built Kubernetes $v in $((SECONDS - start)) s -> $out"

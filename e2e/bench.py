@@ -1,8 +1,8 @@
 """Benchmark: the tracking server as the default synth configures it (PostgreSQL + MinIO, proxied
-artifacts, reached through the NodePort) beside `mlflow server` with its own defaults (sqlite file,
-local ./mlartifacts, 127.0.0.1:5000), on the same machine in the same run.
+artifacts, reached through the NodePort of the real node, e2e/node) beside `mlflow server` with its own
+defaults (sqlite file, local ./mlartifacts, 127.0.0.1:5000), on the same machine in the same run.
 
-    sudo bash e2e/bench.sh            (= setup + synth of .env.example + this)
+    sudo bash e2e/bench.sh            (= setup + node + synth of .env.example + this)
 
 Measures, with one client process (e2e/bench_client.py) against each server in turn:
   * metric logging: log_batch requests of 1000 metrics each, requests/s (median of RUNS runs)
@@ -21,7 +21,7 @@ import urllib.request
 E2E = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, E2E)
 
-from harness.stack import Stack, client_env  # noqa: E402
+from node.stack import Stack, client_env  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 BATCHES = int(os.environ.get("BENCH_BATCHES", "10"))
@@ -90,19 +90,16 @@ def baseline() -> dict:
 
 def main() -> None:
     dist = os.environ["E2E_DIST"]
-    stack = Stack(dist, tag="mle2ex", subnet="10.213.9.0/24")
+    stack = Stack(dist)
+    stack.apply()
     try:
-        stack.start_stores()
-        code, pod = stack.run_bucket_job()
-        if code != 0:
-            raise SystemExit(pod.log("mc"))
-        stack.start_servers()
+        stack.wait_ready()
         workers = next(a for a in zip(stack.deployment["spec"]["template"]["spec"]["containers"][0]["args"],
                                       stack.deployment["spec"]["template"]["spec"]["containers"][0]["args"][1:]) if a[0] == "--workers")[1]
         replicas = stack.deployment["spec"].get("replicas", 1)
         stacked = measure(stack.tracking_uri)
     finally:
-        stack.close()
+        stack.delete()
     base = baseline()
 
     rows = [

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Benchmark of the default synth's tracking server against `mlflow server` defaults (see e2e/bench.py).
+# Benchmark of the default synth's tracking server on the real node against `mlflow server` defaults (see e2e/bench.py).
 set -euo pipefail
 E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(dirname "$E2E_DIR")"
-[ "$(id -u)" = 0 ] || { echo "bench: needs root (it creates network and mount namespaces)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "bench: needs root (it runs a Kubernetes node)" >&2; exit 1; }
 eval "$(bash "$E2E_DIR/setup.sh" --print-env)"
+bash "$E2E_DIR/node/build.sh"
 exec 9>"$E2E_CACHE/e2e.lock"
 flock -w 3600 9
 tmp="$(mktemp -d /tmp/cdk8s-mlflow-bench-dist.XXXXXX)"
-trap 'rm -rf "$tmp"' EXIT
+trap 'bash "$E2E_DIR/node/node.sh" stop; rm -rf "$tmp"' EXIT
 (cd "$REPO" && CDK8S_CHECK_UPGRADE=false CDK8S_OUTDIR="$tmp/dist" MLFLOW_ENV_FILE="${E2E_ENV_FILE:-$REPO/.env.example}" node scripts/synth.js >&2)
-E2E_DIST="$tmp/dist" "$E2E_HARNESS_PY" "$E2E_DIR/bench.py"
+bash "$E2E_DIR/node/node.sh" start
+# shellcheck source=../cluster/versions.sh
+source "$REPO/cluster/versions.sh"
+# shellcheck source=node/versions.sh
+source "$E2E_DIR/node/versions.sh"
+E2E_DIST="$tmp/dist" NODE_KUBECONFIG=/tmp/cdk8s-mlflow-node/admin.kubeconfig NODE_KUBECTL="$K8S_BIN/kubectl" "$E2E_HARNESS_PY" "$E2E_DIR/bench.py"

@@ -1,4 +1,4 @@
-"""Shared set-up of the process-level e2e suite: program paths, the default synth, stacks."""
+"""Shared set-up of the e2e suite on the real node: program paths, the default synth."""
 import os
 import shlex
 import signal
@@ -14,7 +14,7 @@ sys.path.insert(0, E2E)
 
 def _load_setup_env() -> None:
     """The paths e2e/setup.sh installed (run.sh exports them; a bare `pytest e2e` asks setup.sh)."""
-    if all(os.environ.get(k) for k in ("E2E_PG_BIN", "E2E_MINIO", "E2E_MC", "E2E_VENV", "E2E_CACHE")):
+    if all(os.environ.get(k) for k in ("E2E_MINIO", "E2E_MC", "E2E_VENV", "E2E_CACHE")):
         return
     out = subprocess.run(["bash", os.path.join(E2E, "setup.sh"), "--print-env"], check=True, capture_output=True, text=True).stdout
     for word in shlex.split(out.strip().removeprefix("export ")):
@@ -23,17 +23,19 @@ def _load_setup_env() -> None:
 
 
 def pytest_configure(config):
-    # A SIGTERM (a CI time-out, `kill`) becomes an exit that still runs the fixtures' teardown, which
-    # stops every process and removes every namespace the suite made.
+    # A SIGTERM (a CI time-out, `kill`) becomes an exit that still runs the fixtures' teardown (the
+    # stacks are deleted; run.sh stops the node).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    config.addinivalue_line("markers", "stack: starts real PostgreSQL, MinIO and MLflow processes (root)")
+    config.addinivalue_line("markers", "stack: applies a stack to the real node (root)")
 
 
 @pytest.fixture(scope="session")
 def setup_env():
     if os.geteuid() != 0:
-        pytest.skip("the process-level suite needs root (network and mount namespaces)")
+        pytest.skip("the e2e suite needs root (it runs a node)")
     _load_setup_env()
+    if not os.environ.get("NODE_KUBECONFIG"):
+        pytest.skip("no node: run the suite with `npm run test:e2e` (e2e/run.sh starts one)")
     return dict(os.environ)
 
 
@@ -43,7 +45,7 @@ def default_dist(setup_env):
     into a temp dir. A developer's own .env is not used: it may name an external S3 and hold real passwords."""
     if os.environ.get("E2E_DIST"):
         return os.environ["E2E_DIST"]
-    from harness.stack import synth
+    from node.stack import synth
     out = tempfile.mkdtemp(prefix="cdk8s-mlflow-dist-")
     repo = os.path.dirname(E2E)
     env_file = os.environ.get("E2E_ENV_FILE") or os.path.join(repo, ".env.example")

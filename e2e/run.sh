@@ -1,27 +1,49 @@
 #!/usr/bin/env bash
-# `npm run test:e2e`: installs the programs (cached), synthesizes the default app into a temp dir,
-# and runs the process-level suite (real PostgreSQL, MinIO, mc and MLflow; see e2e/README.md).
-# Needs root (network and mount namespaces). Extra arguments go to pytest (e.g. -k test_3).
+# `npm run test:e2e`: builds or reuses the node's programs and images (e2e/node/build.sh), starts one
+# real node (e2e/node/node.sh), synthesizes the default app into a temp dir and runs pytest on e2e/;
+# the node is stopped and the host restored when this script ends, however it ends.
+# Needs root. Extra arguments go to pytest (e.g. -k test_3).
 set -euo pipefail
 E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(dirname "$E2E_DIR")"
-[ "$(id -u)" = 0 ] || { echo "e2e: needs root (it creates network and mount namespaces)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "e2e: needs root (it runs a Kubernetes node)" >&2; exit 1; }
+ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
 t0=$(date +%s%N)
 eval "$(bash "$E2E_DIR/setup.sh" --print-env)"
-eval "$(bash "$E2E_DIR/setup-mlflow3.sh" --print-env)"
-echo "e2e: setup took $(( ($(date +%s%N) - t0) / 1000000 )) ms" >&2
+bash "$E2E_DIR/node/build.sh"
+echo "e2e: setup and build took $(ms "$t0") ms" >&2
 
-# One suite at a time on a machine: the bridge and namespace names are fixed.
+# One node at a time on a machine: its addresses, ports and state directory are fixed.
 exec 9>"$E2E_CACHE/e2e.lock"
 flock -w 3600 9
 
 tmp="$(mktemp -d /tmp/cdk8s-mlflow-e2e-dist.XXXXXX)"
-trap 'rm -rf "$tmp"' EXIT
+finish() {
+  local t=$(date +%s%N)
+  bash "$E2E_DIR/node/node.sh" stop || true
+  echo "e2e: node teardown took $(ms "$t") ms" >&2
+  rm -rf "$tmp"
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
 # The default app as `npm run synth` builds it, from .env.example (a developer's own .env may name an
 # external S3 or hold real passwords; E2E_ENV_FILE picks another file).
 (cd "$REPO" && CDK8S_CHECK_UPGRADE=false CDK8S_OUTDIR="$tmp/dist" MLFLOW_ENV_FILE="${E2E_ENV_FILE:-$REPO/.env.example}" node scripts/synth.js >&2)
 export E2E_DIST="$tmp/dist"
 
+t=$(date +%s%N)
+bash "$E2E_DIR/node/node.sh" start
+echo "e2e: node start took $(ms "$t") ms" >&2
+# shellcheck source=../cluster/versions.sh
+source "$REPO/cluster/versions.sh"
+# shellcheck source=node/versions.sh
+source "$E2E_DIR/node/versions.sh"
+export NODE_KUBECONFIG=/tmp/cdk8s-mlflow-node/admin.kubeconfig NODE_KUBECTL="$K8S_BIN/kubectl" NODE_NETPOL="$NETPOL_BIN/k8snetpolicy"
+
 cd "$E2E_DIR"
-"$E2E_HARNESS_PY" -m pytest -p no:cacheprovider -v "$@"
+t=$(date +%s%N)
+status=0
+"$E2E_HARNESS_PY" -m pytest -p no:cacheprovider -v "$@" || status=$?
+echo "e2e: suite took $(ms "$t") ms" >&2
+exit "$status"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the real programs the manifests' images contain, for the process-level e2e suite.
+# Installs the programs the e2e suite's images (node/images.sh) and its client side use.
 # Idempotent: everything is cached outside the repo under ${XDG_CACHE_HOME:-$HOME/.cache}/cdk8s-mlflow
 # and rebuilt only when missing or when a pinned version below changes.
 #
@@ -8,7 +8,7 @@
 #   MinIO, mc       built from source through the Go module proxy, at the commits of the image tags
 #   MLflow          PyPI, in a virtualenv, the version of lib/kit/images.ts, pinned by e2e/locks/
 #
-# Prints `export` lines for the harness on stdout when called with --print-env.
+# Prints `export` lines for the suite on stdout when called with --print-env.
 set -euo pipefail
 
 E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -100,12 +100,12 @@ fi
 touch "$VENV/.stamp"
 find "$CACHE/venvs" -mindepth 2 -maxdepth 2 -name .stamp -mtime +2 -printf '%h\n' | while read -r old; do rm -rf "$old"; done
 
-# --- the harness's own Python (pytest + PyYAML) -----------------------------------------------------
+# --- the suite's own Python (pytest + PyYAML) -----------------------------------------------------
 HARNESS_PY="$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null || true)"
 if ! "$HARNESS_PY" -c 'import pytest, yaml' 2>/dev/null; then
   HARNESS_PY="$CACHE/harness-venv/bin/python"
   if ! "$HARNESS_PY" -c 'import pytest, yaml' 2>/dev/null; then
-    log "creating the harness virtualenv (pytest, PyYAML)"
+    log "creating the suite's virtualenv (pytest, PyYAML)"
     rm -rf "$CACHE/harness-venv"
     "$PYTHON" -m venv "$CACHE/harness-venv"
     "$CACHE/harness-venv/bin/pip" install -q --disable-pip-version-check pytest==9.2.0 PyYAML==6.0.3

@@ -1,53 +1,61 @@
-"""The synthesized stack, run for real: PostgreSQL, MinIO, the bucket Job's mc script and the MLflow
-tracking server, each started with exactly the command, args and env its manifest gives it, and a
-real MLflow client that knows nothing but the NodePort URL.
+"""The synthesized stack on a real node (e2e/node): `kubectl apply -f dist` as a user does, the kubelet,
+containerd and runc run the images under the names dist/ pins, kube-proxy serves the NodePort, CoreDNS
+the Service names, kube-network-policies enforces the NetworkPolicies; a real MLflow client knows
+nothing but the NodePort URL.
 
-Tests in a class share one stack and run in file order (pytest keeps definition order)."""
+Tests in a class share one stack and run in file order (pytest keeps definition order); the node runs
+one stack at a time."""
+import copy
 import json
 import os
+import re
 import subprocess
-import tempfile
 import textwrap
 import time
-import urllib.request
 
 import pytest
+import yaml
 
-from harness.cluster import PodFailed
-from harness.stack import Stack, run_client, synth
+from node.stack import (NODE_IP, REPO, Pod, RolloutFailed, Stack, connect_from_node, connect_from_pod, kget, kubectl,
+                        pods_report, policy_allows, probe_pod, run_client, synth)
 
 pytestmark = pytest.mark.stack
 
-VENV_PY = lambda: os.path.join(os.environ["E2E_VENV"], "bin", "python")  # noqa: E731
-
 
 def alembic_head() -> str:
+    """The head revision of MLflow's migrations in the locked package set (the image's, e2e/locks/), read on the
+    node: an import of mlflow inside the server's container would take memory from its limit."""
     code = ("import os, mlflow.store.db_migrations as m\n"
             "from alembic.config import Config\nfrom alembic.script import ScriptDirectory\n"
             "c = Config(); c.set_main_option('script_location', os.path.dirname(m.__file__))\n"
             "print(ScriptDirectory.from_config(c).get_current_head())")
-    return subprocess.run([VENV_PY(), "-c", code], check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run([os.path.join(os.environ["E2E_VENV"], "bin", "python"), "-W", "ignore", "-c", code],
+                          check=True, capture_output=True, text=True).stdout.strip()
 
 
-def proc_view(pid: int):
-    """argv, environment and uid of a running process, as /proc shows them."""
-    with open(f"/proc/{pid}/cmdline", "rb") as handle:
-        argv = [a.decode() for a in handle.read().split(b"\0")[:-1]]
-    with open(f"/proc/{pid}/environ", "rb") as handle:
-        env = dict(e.decode().split("=", 1) for e in handle.read().split(b"\0") if b"=" in e)
-    with open(f"/proc/{pid}/status") as handle:
-        uid = next(int(line.split()[1]) for line in handle if line.startswith("Uid:"))
+def proc_view(pod: Pod, container: str):
+    """argv, environment and uid of the container's main process, as its /proc shows them."""
+    def read(path):
+        result = pod.exec(container, ["cat", path])
+        assert result.returncode == 0, result.stderr.decode()
+        return result.stdout
+    argv = [a.decode() for a in read("/proc/1/cmdline").split(b"\0")[:-1]]
+    env = dict(e.decode().split("=", 1) for e in read("/proc/1/environ").split(b"\0") if b"=" in e)
+    uid = next(int(line.split()[1]) for line in read("/proc/1/status").decode().splitlines() if line.startswith("Uid:"))
     return argv, env, uid
 
 
 @pytest.fixture(scope="class")
 def stack(default_dist):
-    s = Stack(default_dist, tag="mle2ea", subnet="10.213.5.0/24", node_port_ips=["10.213.5.1", "127.0.0.1"])
+    s = Stack(default_dist)
+    t0 = time.monotonic()
+    s.apply()
     try:
-        s.start_stores()
+        s.wait_ready()
+        s.ready_after_s = time.monotonic() - t0
         yield s
     finally:
-        s.close()
+        s.delete()
 
 
 class TestDefaultStack:
@@ -55,48 +63,42 @@ class TestDefaultStack:
 
     def test_1_bucket_job_creates_the_bucket_and_a_rerun_changes_nothing(self, stack):
         bucket, _ = stack.artifact_root()
-        assert not [b for b in stack.mc_json("ls", "e2e") if b.get("key", "").rstrip("/") == bucket]
-        code, pod = stack.run_bucket_job()
+        name = stack.job["metadata"]["name"]
+        code, pod = stack.job_result(name, "mc")
         assert code == 0, pod.log("mc")
         assert "is ready" in pod.log("mc")
         before = stack.mc_json("ls", "e2e")
         assert [b["key"].rstrip("/") for b in before] == [bucket]
         stack.mc("cp", "--quiet", __file__, f"e2e/{bucket}/marker/test_stack.py")
         objects_before = stack.mc_json("ls", "--recursive", f"e2e/{bucket}")
-        code, pod = stack.run_bucket_job()
+        # A rerun: the finished Job deleted, then `kubectl apply -f dist` again.
+        kubectl("delete", "job", name, "--wait=true")
+        stack.apply()
+        code, pod = stack.job_result(name, "mc")
         assert code == 0, pod.log("mc")
         assert stack.mc_json("ls", "e2e") == before
         assert stack.mc_json("ls", "--recursive", f"e2e/{bucket}") == objects_before
         stack.mc("rm", "--quiet", f"e2e/{bucket}/marker/test_stack.py")
 
     def test_5_two_replicas_started_together_on_a_fresh_database_migrate_once(self, stack):
-        assert stack.psql("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'") == "0"
         pods = stack.server_pods()
         assert len(pods) == 2, "the default synth has two replicas"
-        t0 = time.monotonic()
-        errors = stack.cluster.start_all(pods)
-        assert errors == [None, None], "\n".join(str(e) for e in errors if e)
-        stack.ensure_node_port()
-        TestDefaultStack.state["startup_s"] = time.monotonic() - t0
         assert stack.psql("SELECT version_num FROM alembic_version") == alembic_head()
         tables = set(stack.psql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'").split())
         assert {"experiments", "runs", "metrics", "params", "registered_models", "model_versions", "logged_models"} <= tables
         for pod in pods:
-            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(f"http://{pod.ip}:5000/health", timeout=5) as r:
-                assert r.status == 200
+            assert stack.request("GET", "/health", base=f"http://{pod.ip}:5000")[0] == 200
         # Both pods ran the migration step; it held the lock, so exactly one of them created the tables.
-        logs = [p.log(next(c for c in p.containers if p.containers[c].spec.init)) for p in pods]
+        logs = [p.log("migrate") for p in pods]
         assert sum("creating" in log.lower() for log in logs) == 1, logs
 
     def test_2_server_runs_the_deployment_command_and_answers_health(self, stack):
         status, body = stack.http_get("/health")
         assert (status, body.strip()) == (200, "OK")
-        dep = stack.deployment
-        container = next(c for c in dep["spec"]["template"]["spec"]["containers"] if c["name"] == "mlflow")
+        container = next(c for c in stack.deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "mlflow")
         pod = stack.server_pods()[0]
-        argv, env, uid = proc_view(pod.containers["mlflow"].proc.pid)
-        # `mlflow` is a Python script: the kernel runs it as [python, /path/to/mlflow, args...].
-        assert os.path.basename(argv[0]).startswith("python")
+        argv, env, uid = proc_view(pod, "mlflow")
+        assert argv[0].rsplit("/", 1)[-1].startswith("python"), argv
         # The command is `python -c <launcher> mlflow server ...`: the process is python with those arguments.
         assert argv[1:] == container["command"][1:] + container["args"]
         secret = stack.secret()
@@ -107,9 +109,8 @@ class TestDefaultStack:
                 assert env[var["name"]] == secret[var["valueFrom"]["secretKeyRef"]["key"]]
         assert uid == container["securityContext"]["runAsUser"]
         # The program is the version the image pins.
-        version = subprocess.run([VENV_PY(), "-W", "ignore", "-c", "import mlflow; print(mlflow.__version__)"],
-                                 check=True, capture_output=True, text=True).stdout.strip()
-        assert f":v{version}" in container["image"], (version, container["image"])
+        version = pod.exec("mlflow", ["python", "-c", "import importlib.metadata as m; print(m.version('mlflow'))"]).stdout.decode().strip()
+        assert container["image"].endswith(f":v{version}-full"), (version, container["image"])
         # The Host header a user's browser sends for the node address is accepted, and for 127.0.0.1 too.
         for ip in stack.node_port_ips:
             assert stack.http_get("/api/2.0/mlflow/experiments/search?max_results=1", host_ip=ip)[0] == 200
@@ -144,19 +145,179 @@ class TestDefaultStack:
         for pod in stack.server_pods():
             stack.restart_pod(pod)
         run_client(stack.tracking_uri, "verify", json.dumps(out))
-        pg = stack.cluster.plan(stack.postgres)[0]
+        pg = stack.postgres_pod()
         stack.restart_pod(pg)
         assert "Skipping initialization" in pg.log("postgres")
         # The servers kept running across the database restart; their pools must reconnect.
         run_client(stack.tracking_uri, "verify", json.dumps(out))
-        minio = stack.cluster.plan(stack.minio)[0]
-        stack.restart_pod(minio)
+        stack.restart_pod(stack.minio_pod())
         run_client(stack.tracking_uri, "verify", json.dumps(out))
         # New writes still work after all of it.
         again = run_client(stack.tracking_uri, "write", "--light")
         run_client(stack.tracking_uri, "verify", json.dumps(again))
         # The probes connect as the configured role (no 'FATAL: role "postgres" does not exist' noise).
-        assert "does not exist" not in pg.log("postgres"), pg.log_tail("postgres")
+        assert "does not exist" not in pg.log("postgres"), pg.log("postgres")[-3000:]
+
+
+    # --- what only a real node shows ---
+
+    def test_9_every_pod_is_ready_within_its_probes_budget_and_none_restarted(self, stack):
+        for workload in (stack.postgres, stack.minio, stack.deployment):
+            container = workload["spec"]["template"]["spec"]["containers"][0]
+            startup, readiness = container["startupProbe"], container["readinessProbe"]
+            budget = (startup.get("initialDelaySeconds", 0) + startup["failureThreshold"] * startup["periodSeconds"]
+                      + readiness["periodSeconds"])
+            for pod in stack.pods(workload):
+                status = pod.get()["status"]
+                ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+                assert ready["status"] == "True", status
+                started = max(_seconds(s["state"]["running"]["startedAt"]) for s in status["containerStatuses"])
+                took = _seconds(ready["lastTransitionTime"]) - started
+                assert 0 <= took <= budget, (pod, took, budget)
+                assert all(s["restartCount"] == 0 for s in status["containerStatuses"]), (pod, status["containerStatuses"])
+                print(f"\n{pod.name}: Ready {took:.0f}s after its containers started (budget {budget}s)")
+
+    def test_10_restricted_security_is_enforced_by_the_runtime(self, stack):
+        for workload, pod in ((stack.deployment, stack.server_pods()[0]), (stack.postgres, stack.postgres_pod()), (stack.minio, stack.minio_pod())):
+            container = workload["spec"]["template"]["spec"]["containers"][0]
+            name, sc = container["name"], container["securityContext"]
+            wrote = pod.exec(name, ["sh", "-c", "echo x > /e2e-write-test"])
+            assert wrote.returncode != 0 and b"Read-only file system" in wrote.stderr, (pod, wrote.stderr)
+            status = dict(line.split(":", 1) for line in pod.exec(name, ["cat", "/proc/1/status"]).stdout.decode().splitlines() if ":" in line)
+            assert status["Uid"].split()[:2] == [str(sc["runAsUser"])] * 2, (pod, status["Uid"])
+            assert status["Gid"].split()[0] == str(sc["runAsGroup"]), (pod, status["Gid"])
+            for caps in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+                assert int(status[caps], 16) == 0, (pod, caps, status[caps])
+            assert status["NoNewPrivs"].strip() == "1", pod
+            assert status["Seccomp"].strip() == "2", (pod, "seccomp filter mode (RuntimeDefault)")
+
+    def test_11_service_names_resolve_through_the_cluster_dns(self, stack):
+        pod = stack.server_pods()[0]
+        resolv = pod.exec("mlflow", ["cat", "/etc/resolv.conf"]).stdout.decode()
+        assert f"nameserver {NODE_IP}" in resolv and "default.svc.cluster.local" in resolv, resolv
+        lookup = "import socket, sys; print(sorted({a[4][0] for a in socket.getaddrinfo(sys.argv[1], None, socket.AF_INET)}))"
+
+        def resolve(name):
+            result = pod.exec("mlflow", ["python", "-c", lookup, name])
+            assert result.returncode == 0, (name, result.stderr.decode())
+            return eval(result.stdout.decode())  # a printed list of strings
+        # Headless: the pod's own address; ClusterIP: the Service's virtual address (kube-proxy).
+        assert resolve("mlflow-postgres.default.svc.cluster.local") == [stack.postgres_pod().ip]
+        minio_ip = kget("service", "mlflow-minio")["spec"]["clusterIP"]
+        assert resolve("mlflow-minio") == [minio_ip]
+        assert resolve("mlflow-minio.default.svc") == [minio_ip]
+        assert connect_from_pod(pod, "mlflow", minio_ip, 9000) == "connected"
+
+    def test_12_network_policies_admit_every_connection_the_programs_make_and_deny_the_rest(self, stack):
+        """Each needed connection is opened for real, from a pod that carries the source's pod labels (the
+        server's own pod for the server). No NetworkPolicy engine runs on this kernel (e2e/README.md), so
+        what the policies say of every connection is asked of np-guard's netpol-analyzer on the live pods."""
+        server, pg, minio = stack.server_pods()[0], stack.postgres_pod(), stack.minio_pod()
+        labels = lambda w: w["spec"]["template"]["metadata"]["labels"]  # noqa: E731
+        image = stack.deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+        bucket_job = probe_pod("e2e-probe-bucket-job", labels(stack.job), image)
+        backup = probe_pod("e2e-probe-backup", labels(stack.cronjob("backup")["spec"]["jobTemplate"]), image)
+        sources = {"tracking-server": (server, "mlflow"), "bucket-job": (bucket_job, "probe"), "backup": (backup, "probe"), "node": (None, None)}
+        destinations = {"tracking-server": server, "backend-store": pg, "artifact-store": minio}
+        needed = [("tracking-server", "backend-store", 5432), ("tracking-server", "artifact-store", 9000),
+                  ("bucket-job", "artifact-store", 9000), ("backup", "backend-store", 5432), ("backup", "artifact-store", 9000),
+                  ("node", "tracking-server", 5000)]
+        unneeded = [("bucket-job", "backend-store", 5432), ("node", "backend-store", 5432), ("tracking-server", "backend-store", 5433),
+                    ("tracking-server", "artifact-store", 9001), ("backup", "tracking-server", 5000)]
+        try:
+            connected, allowed = {}, {}
+            for src, dst, port in needed:
+                pod, container = sources[src]
+                ip = destinations[dst].ip
+                connected[(src, dst, port)] = connect_from_pod(pod, container, ip, port) if pod else connect_from_node(ip, port)
+            for src, dst, port in needed + unneeded:
+                allowed[(src, dst, port)] = policy_allows(sources[src][0], destinations[dst], port)
+        finally:
+            kubectl("delete", "pod", bucket_job.name, backup.name, "--wait=false")
+        assert connected == {flow: "connected" for flow in needed}
+        assert allowed == {**{flow: True for flow in needed}, **{flow: False for flow in unneeded}}
+
+    def test_13_a_rolling_update_keeps_ready_servers_and_the_node_port_answering(self, stack):
+        name = stack.deployment["metadata"]["name"]
+        replicas = stack.deployment["spec"]["replicas"]
+        before = {p.name for p in stack.server_pods()}
+        kubectl("rollout", "restart", f"deployment/{name}")
+        fewest, failures, polls = replicas, [], 0
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            pods = kget("pods", "-l", stack.selector(stack.deployment))["items"]
+            ready = [p for p in pods if any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions") or [])
+                     and not p["metadata"].get("deletionTimestamp")]
+            fewest = min(fewest, len(ready))
+            try:
+                status = stack.http_get("/health", timeout=5)[0]
+            except OSError as error:
+                status = str(error)
+            if status != 200:
+                failures.append(status)
+            polls += 1
+            names = {p["metadata"]["name"] for p in ready}
+            if len(ready) == replicas and not names & before and len(pods) == replicas:
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError(pods_report(stack.selector(stack.deployment)))
+        assert fewest >= replicas, f"maxUnavailable 0: Ready servers fell to {fewest}"
+        assert not failures, f"{len(failures)} of {polls} /health requests through the NodePort failed: {failures[:5]}"
+
+    def test_14_eviction_respects_the_pod_disruption_budget(self, stack):
+        node = kget("nodes")["items"][0]["metadata"]["name"]
+        replicas = stack.deployment["spec"]["replicas"]
+        drain = kubectl("drain", node, f"--pod-selector={stack.selector(stack.deployment)}", "--ignore-daemonsets",
+                        "--delete-emptydir-data", "--timeout=40s", check=False, timeout=120)
+        try:
+            ready = [p for p in stack.server_pods() if any(c["type"] == "Ready" and c["status"] == "True" for c in p.get()["status"]["conditions"])]
+            err = drain.stderr.decode()
+            assert drain.returncode != 0, "the drain evicted every server"
+            assert "disruption budget" in err, err[-2000:]
+            assert len(ready) == replicas - 1, f"maxUnavailable 1: {len(ready)} of {replicas} servers stayed"
+            assert stack.http_get("/health")[0] == 200
+        finally:
+            kubectl("uncordon", node)
+        stack.wait_rollout(stack.deployment)
+
+    def test_15_the_suite_can_fail_a_wrong_probe_path_or_a_read_only_path_the_program_writes(self, stack, tmp_path):
+        """Known to be able to fail: the same waits that pass above refuse these manifests."""
+        deployment = copy.deepcopy(stack.deployment)
+        server = deployment["spec"]["template"]["spec"]["containers"][0]
+        server["readinessProbe"]["httpGet"]["path"] = "/no-such-health-path"
+        postgres = copy.deepcopy(stack.postgres)
+        pg = postgres["spec"]["template"]["spec"]["containers"][0]
+        pg["volumeMounts"] = [m for m in pg["volumeMounts"] if m["mountPath"] != "/var/run/postgresql"]
+        for broken, why in ((deployment, "Readiness probe failed"), (postgres, "/var/run/postgresql")):
+            path = tmp_path / f"{broken['kind']}.yaml"
+            path.write_text(yaml.safe_dump(broken))
+            kubectl("apply", "-f", str(path))
+            with pytest.raises(RolloutFailed) as failure:
+                stack.wait_rollout(broken, timeout=90)
+            report = str(failure.value) + "\n" + "\n".join(
+                p.log(broken["spec"]["template"]["spec"]["containers"][0]["name"]) for p in stack.pods(broken))
+            assert why in report, report[-3000:]
+            stack.apply()
+            if broken["kind"] == "StatefulSet":
+                # A StatefulSet does not replace a pod that never became Ready after its template is reverted.
+                for pod in stack.pods(broken):
+                    pod.delete()
+            stack.wait_rollout(broken)
+        assert stack.http_get("/health")[0] == 200
+
+    def test_16_a_changed_bucket_job_is_applied_and_completes(self, stack, tmp_path):
+        env_file = tmp_path / ".env"
+        with open(os.path.join(REPO, ".env.example"), encoding="utf-8") as handle:
+            text = handle.read()
+        env_file.write_text(re.sub(r"(?m)^MLFLOW_S3_ARTIFACT_ROOT=.*$", "MLFLOW_S3_ARTIFACT_ROOT=s3://changed-bucket/artifacts", text))
+        old = stack.job["metadata"]["name"]
+        stack.apply(synth(str(env_file), str(tmp_path / "dist")))
+        new = stack.job["metadata"]["name"]
+        assert new != old, "a changed Job gets a new name, so apply creates it (a Job's template cannot be changed)"
+        code, pod = stack.job_result(new, "mc")
+        assert code == 0, pod.log("mc")
+        assert "changed-bucket" in [b["key"].rstrip("/") for b in stack.mc_json("ls", "e2e")]
 
 
 SPECIAL = "P@ss:w/rd#1%2F?&'\"x"   # @ : / # % ? & and both quotes (and a %-escape look-alike)
@@ -176,24 +337,21 @@ def special_stack(setup_env, tmp_path_factory):
         AWS_SECRET_ACCESS_KEY=`{SPECIAL}minio`
         MLFLOW_S3_ARTIFACT_ROOT=s3://special-bucket/some/prefix
         """))
-    dist = synth(str(env_file), str(d / "dist"))
-    s = Stack(dist, tag="mle2eb", subnet="10.213.6.0/24")
+    s = Stack(synth(str(env_file), str(d / "dist")))
     try:
         yield s, d
     finally:
-        s.close()
+        s.delete()
 
 
 class TestSpecialCharactersAndWrongCredentials:
     def test_7_password_with_uri_special_characters_and_quotes_works_end_to_end(self, special_stack):
         stack, _ = special_stack
+        stack.apply()
+        stack.wait_ready()
         secret = stack.secret()
         assert secret["POSTGRES_PASSWORD"] == SPECIAL
         assert secret["AWS_SECRET_ACCESS_KEY"] == SPECIAL + "minio"
-        stack.start_stores()
-        code, pod = stack.run_bucket_job()
-        assert code == 0, pod.log("mc")
-        stack.start_servers()
         out = run_client(stack.tracking_uri, "write", "--light")
         run_client(stack.tracking_uri, "verify", json.dumps(out))
         keys = [o["key"] for o in stack.mc_json("ls", "--recursive", "e2e/special-bucket/some/prefix/")]
@@ -204,16 +362,32 @@ class TestSpecialCharactersAndWrongCredentials:
         # The user changes POSTGRES_PASSWORD in .env and re-applies; the database keeps the old one.
         env_file = d / ".env"
         env_file.write_text(env_file.read_text().replace(f"POSTGRES_PASSWORD=`{SPECIAL}`", "POSTGRES_PASSWORD=`not-the-password`"))
-        stack.swap_manifests(synth(str(env_file), str(d / "dist-wrong")))
-        pod = stack.server_pods()[0]
-        pod.stop()
-        t0 = time.monotonic()
-        with pytest.raises(PodFailed) as failure:
-            stack.cluster.start_pod(pod, init_timeout=120)
-        elapsed = time.monotonic() - t0
-        log = "\n".join(pod.log(c) for c in pod.containers)
+        stack.apply(synth(str(env_file), str(d / "dist-wrong")))
+        # A server pod that starts now reads the new Secret (`kubectl delete pod`, as after a node loss).
+        old = {p.name for p in stack.server_pods()}
+        stack.server_pods()[0].delete()
+        new = next(p for p in stack.server_pods() if p.name not in old)
+
+        def failed():
+            status = new.get()["status"]
+            migrate = next((s for s in status.get("initContainerStatuses") or [] if s["name"] == "migrate"), {})
+            return ((migrate.get("state") or {}).get("terminated") or (migrate.get("lastState") or {}).get("terminated")) or None
+        terminated = None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (terminated := failed()):
+            time.sleep(0.5)
+        assert terminated, new.get()["status"]
+        created = new.get()["metadata"]["creationTimestamp"]
+        elapsed = _seconds(terminated["finishedAt"]) - _seconds(created)
+        log = new.log("migrate") + new.log("migrate", previous=True)
+        assert terminated["exitCode"] != 0, log
         assert elapsed < 30, f"took {elapsed:.0f}s to fail:\n{log}"
         assert "password authentication failed" in log, log
         assert "Traceback" not in log, "a clear line, not a stack trace:\n" + log
-        assert failure.value.container in pod.containers
-        print(f"\nfailed after {elapsed:.1f}s in {failure.value.container}: " + next(l for l in log.splitlines() if "password authentication failed" in l))
+        # The old pod keeps serving: maxUnavailable 0 never takes a Ready pod away for a new one that fails.
+        assert stack.http_get("/health")[0] == 200
+        print(f"\nfailed after {elapsed:.1f}s: " + next(l for l in log.splitlines() if "password authentication failed" in l))
+
+
+def _seconds(stamp: str) -> float:
+    return time.mktime(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Stand-in for the official postgres image's docker-entrypoint.sh (Debian variant), for the e2e
-# harness, which runs Debian's PostgreSQL binaries instead of the image. It does what the image's
+# Stand-in for the official postgres image's docker-entrypoint.sh (Debian variant), the entrypoint
+# of the locally built image (node/images.sh), which holds Debian's PostgreSQL. It does what the image's
 # entrypoint is documented to do when started as a non-root user with "postgres" as its command:
 #   * POSTGRES_PASSWORD (or POSTGRES_PASSWORD_FILE, likewise for USER/DB/INITDB_ARGS) is required
 #     unless POSTGRES_HOST_AUTH_METHOD=trust;
