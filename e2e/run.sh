@@ -11,12 +11,12 @@ ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
 t0=$(date +%s%N)
 eval "$(bash "$E2E_DIR/setup.sh" --print-env)"
-bash "$E2E_DIR/node/build.sh"
-echo "e2e: setup and build took $(ms "$t0") ms" >&2
-
-# One node at a time on a machine: its addresses, ports and state directory are fixed.
+# One node at a time on a machine: its addresses, ports and state directory are fixed (and the image
+# archives and containerd's store are shared by checkouts).
 exec 9>"$E2E_CACHE/e2e.lock"
 flock -w 3600 9
+bash "$E2E_DIR/node/build.sh"
+echo "e2e: setup and build took $(ms "$t0") ms" >&2
 
 tmp="$(mktemp -d /tmp/cdk8s-mlflow-e2e-dist.XXXXXX)"
 finish() {
