@@ -7,6 +7,8 @@ defaults (sqlite file, local ./mlartifacts, 127.0.0.1:5000), on the same machine
 Measures, with one client process (e2e/bench_client.py) against each server in turn:
   * metric logging: log_batch requests of 1000 metrics each, requests/s (median of RUNS runs)
   * artifact upload and download of a 50 MB file, MB/s (median of ARTIFACT_RUNS runs)
+Then authenticated against anonymous logging, paired (e2e/bench_auth.py). BENCH_PARTS=auth or
+BENCH_PARTS=baseline runs one part only.
 """
 import json
 import os
@@ -21,6 +23,7 @@ import urllib.request
 E2E = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, E2E)
 
+from bench_auth import auth_vs_anonymous  # noqa: E402
 from node.stack import Stack, client_env  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
@@ -89,6 +92,14 @@ def baseline() -> dict:
 
 
 def main() -> None:
+    parts = os.environ.get("BENCH_PARTS", "baseline,auth").split(",")
+    if "baseline" in parts:
+        stack_vs_baseline()
+    if "auth" in parts:
+        auth_vs_anonymous()
+
+
+def stack_vs_baseline() -> None:
     dist = os.environ["E2E_DIST"]
     stack = Stack(dist)
     stack.apply()

@@ -1,8 +1,11 @@
 """Client side of e2e/bench.py (run with the e2e virtualenv's Python, MLFLOW_TRACKING_URI set).
 
     python bench_client.py RUNS BATCHES_PER_RUN ARTIFACT_MB ARTIFACT_RUNS
+    python bench_client.py --rounds      (e2e/bench_auth.py)
 
-Prints one JSON line: per-run log_batch requests/s (1000 metrics each) and artifact MB/s.
+Prints one JSON line: per-run log_batch requests/s (1000 metrics each) and artifact MB/s. With
+--rounds it keeps one client (and its connections) and answers each stdin line `log_metric N` or
+`log_batch N` with one JSON line: requests/s of N such requests (a training loop's calls).
 """
 import hashlib
 import json
@@ -62,5 +65,23 @@ def main():
     }))
 
 
+def rounds():
+    client = MlflowClient()
+    run_id = client.create_run(client.create_experiment(f"bench-{os.getpid()}-{time.time_ns()}")).info.run_id
+    client.log_metric(run_id, "warm", 0.0)
+    step = 0
+    for line in sys.stdin:
+        kind, n = line.split()
+        t0 = time.perf_counter()
+        for _ in range(int(n)):
+            if kind == "log_metric":
+                client.log_metric(run_id, "loss", 1.0 / (step + 1), step=step)
+            else:
+                ts = int(time.time() * 1000)
+                client.log_batch(run_id, metrics=[Metric(f"m{i % 10}", float(i), ts, step * 100 + i) for i in range(100)])
+            step += 1
+        print(json.dumps({"rps": int(n) / (time.perf_counter() - t0)}), flush=True)
+
+
 if __name__ == "__main__":
-    main()
+    rounds() if sys.argv[1:] == ["--rounds"] else main()
