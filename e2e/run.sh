@@ -17,6 +17,8 @@ exec 9>"$E2E_CACHE/e2e.lock"
 flock -w 3600 9
 bash "$E2E_DIR/node/build.sh"
 echo "e2e: setup and build took $(ms "$t0") ms" >&2
+# `run.sh --build-only`: the builds alone (.ci/run starts them early, beside the unit tests).
+[ "${1:-}" != "--build-only" ] || exit 0
 
 tmp="$(mktemp -d /tmp/cdk8s-mlflow-e2e-dist.XXXXXX)"
 finish() {
@@ -44,6 +46,6 @@ export NODE_KUBECONFIG=/tmp/cdk8s-mlflow-node/admin.kubeconfig NODE_KUBECTL="$K8
 cd "$E2E_DIR"
 t=$(date +%s%N)
 status=0
-"$E2E_HARNESS_PY" -m pytest -p no:cacheprovider -v "$@" || status=$?
+"$E2E_HARNESS_PY" -m pytest -p no:cacheprovider -v --durations=12 "$@" || status=$?
 echo "e2e: suite took $(ms "$t") ms" >&2
 exit "$status"
