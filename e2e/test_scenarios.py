@@ -333,17 +333,17 @@ def psql(pod: Pod, user: str, database: str, sql: str) -> str:
     return result.stdout.decode().strip()
 
 
-def allows_outside(stack: Stack, component: str, port: int) -> bool:
-    """netpol-analyzer: do the live NetworkPolicies let `component`'s pods reach the outside address on
-    `port`? Asked of a server pod, or of a pod that carries the Job's pod labels."""
+def outside_verdicts(stack: Stack, component: str, *ports: int) -> dict:
+    """netpol-analyzer: on which of `ports` do the live NetworkPolicies let `component`'s pods reach the
+    outside address? Asked of a server pod, or of a pod that carries the Job's pod labels."""
     if component == "tracking-server":
-        return policy_allows_to_ip(stack.server_pods()[0], OUTSIDE_IP, port)
+        return {port: policy_allows_to_ip(stack.server_pods()[0], OUTSIDE_IP, port) for port in ports}
     template = pod_template(next(o for o in stack.objects if o["kind"] in ("Job", "CronJob")
                                  and (o["metadata"].get("labels") or {}).get("app.kubernetes.io/component") == component))
     name = f"e2e-probe-{component}"
     probe = probe_pod(name, template["metadata"]["labels"], template["spec"]["containers"][0]["image"], stack.namespace)
     try:
-        return policy_allows_to_ip(probe, OUTSIDE_IP, port)
+        return {port: policy_allows_to_ip(probe, OUTSIDE_IP, port) for port in ports}
     finally:
         kubectl("delete", "pod", name, "-n", stack.namespace, "--wait=false", check=False)
 
@@ -421,8 +421,9 @@ def test_b_existing_postgres_service_external_s3_and_a_public_host(outside, tmp_
         # The bucket Job made its bucket at the endpoint (a pod reached the outside address for real).
         bucket, _, prefix = cred["MLFLOW_S3_ARTIFACT_ROOT"][len("s3://"):].partition("/")
         assert outside.mc("stat", f"outside/{bucket}", check=False).returncode == 0, outside.log("minio")
-        for component in ("tracking-server", "bucket-job"):
-            assert allows_outside(stack, component, S3_PORT), component
+        # The policies admit the endpoint, and not a port there that nothing of this configuration needs.
+        assert outside_verdicts(stack, "tracking-server", S3_PORT, MARIADB_PORT) == {S3_PORT: True, MARIADB_PORT: False}
+        assert outside_verdicts(stack, "bucket-job", S3_PORT, 5432) == {S3_PORT: True, 5432: False}
         # The team's PostgreSQL, reached through its Service: the policy's rule for an external host is an ipBlock.
         assert policy_allows(stack.server_pods()[0], USERS_POSTGRES, 5432)
         search = "/api/2.0/mlflow/experiments/search?max_results=1"
@@ -453,7 +454,7 @@ def test_c_existing_mariadb_in_cluster_minio_and_basic_auth(outside, tmp_path):
         uri = stack.secret()["MLFLOW_BACKEND_STORE_URI"]
         assert uri == (f"mysql+pymysql://{cred['POSTGRES_USER']}:{urllib.parse.quote(cred['POSTGRES_PASSWORD'], safe='')}"
                        f"@{OUTSIDE_IP}:{MARIADB_PORT}/{cred['POSTGRES_DB']}"), uri
-        assert allows_outside(stack, "tracking-server", MARIADB_PORT)
+        assert outside_verdicts(stack, "tracking-server", MARIADB_PORT, S3_PORT) == {MARIADB_PORT: True, S3_PORT: False}
         pods = stack.server_pods()
         assert len(pods) == 2, pods
         restarts = {p.name: [(c["name"], c["restartCount"]) for c in p.get()["status"].get("initContainerStatuses", []) + p.get()["status"]["containerStatuses"]
@@ -546,7 +547,7 @@ def test_e1_two_installations_sharing_a_bucket_never_collide_and_never_serve_a_b
             stack.wait_ready()
         assert len({s.node_port for s in stacks.values()}) == 2
         for team, stack in stacks.items():
-            assert allows_outside(stack, "backup", S3_PORT), team
+            assert outside_verdicts(stack, "backup", S3_PORT, MARIADB_PORT) == {S3_PORT: True, MARIADB_PORT: False}, team
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
             runs = dict(zip(stacks, pool.map(workflow, stacks.values())))
             # Both schedules fire at the same moment.
