@@ -110,8 +110,8 @@ describe('network isolation', () => {
   test('external stores are reached by port, anywhere', () => {
     const external = synthStack({ backendStore: BackendStore.external({ host: 'db.example.com', port: 6432 }), artifactStore: ArtifactStore.s3({ endpoint: 'https://s3.example.com:8443' }) });
     const egress = external.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'mlflow-tracking-server')!.spec.egress;
-    expect(egress).toContainEqual({ to: [{ ipBlock: { cidr: '0.0.0.0/0' } }, { ipBlock: { cidr: '::/0' } }], ports: [{ port: 6432, protocol: 'TCP' }] });
-    expect(egress).toContainEqual({ to: [{ ipBlock: { cidr: '0.0.0.0/0' } }, { ipBlock: { cidr: '::/0' } }], ports: [{ port: 8443, protocol: 'TCP' }] });
+    expect(egress).toContainEqual({ to: [{ ipBlock: { cidr: '0.0.0.0/0' } }, { ipBlock: { cidr: '::/0' } }, { namespaceSelector: {} }], ports: [{ port: 6432, protocol: 'TCP' }] });
+    expect(egress).toContainEqual({ to: [{ ipBlock: { cidr: '0.0.0.0/0' } }, { ipBlock: { cidr: '::/0' } }, { namespaceSelector: {} }], ports: [{ port: 8443, protocol: 'TCP' }] });
   });
 
   test('can be turned off', () => {

@@ -1,15 +1,21 @@
 """Users' deployments, each synthesized from configuration only: e2e/scenarios/<letter>-<name>/ holds the
 settings (`mlflow.yaml`, absent for the default), the credentials (`credentials.env`, the user's .env) and,
 for an existing Secret, the Secret the user creates (`secret.yaml`). `node scripts/synth.js` turns them into
-manifests exactly as for a user; every scenario then runs for real and ends with the MLflow client's whole
-workflow (log, artifacts, register, load model), through the NodePort, with only the tracking URI.
+manifests exactly as for a user; each is applied to the real node with `kubectl apply -f` and ends with the
+MLflow client's whole workflow (log, artifacts, register, load model), through the NodePort, with only the
+tracking URI.
 
-What the users already run is started beside the stack:
+What the users already run is there before they install MLflow:
 - in the cluster, a PostgreSQL StatefulSet and Service `postgres` in `default` (their own manifests);
-- outside the cluster, on an address of the node that no pod has (10.213.20.1, on a bridge of its own):
-  MinIO on port 9100 as the S3 endpoint, and Debian's MariaDB on port 3306.
-Each scenario is its own stand-in cluster (its own subnet); (e) runs two installations at once."""
+- outside the cluster, on an address of the machine that no pod has (10.213.20.1, on a bridge of its own):
+  MinIO on port 9100 as the S3 endpoint, and Debian's MariaDB on port 3306. Pods reach it through their
+  default route, the node's bridge.
+The scenarios run one after another (they share namespace `default` and node port 30003); (e1) runs two
+installations at once, in namespaces team-a and team-b. The servers run 1 replica, except in (c), where
+two start together on an empty database. NetworkPolicies are not enforced on this node: the connections
+are made for real and netpol-analyzer says what the policies make of them (e2e/README.md)."""
 import concurrent.futures
+import contextlib
 import http.client
 import json
 import os
@@ -24,19 +30,19 @@ import urllib.parse
 import pytest
 import yaml
 
-from harness import kube, netpol
-from harness.cluster import Network, _NO_PROXY
-from harness.stack import E2E, REPO, Stack, by_component, run_client
+from node.stack import (E2E, NO_PROXY, NODE_IP, REPO, Pod, Stack, kubectl, pods_report, policy_allows, policy_allows_to_ip, probe_pod,
+                        read_manifests, run_client)
 
 pytestmark = pytest.mark.stack
 
 SCENARIOS = os.path.join(E2E, "scenarios")
-OUTSIDE_SUBNET = "10.213.20.0/24"
+OUTSIDE_BRIDGE = "mle2so"
 OUTSIDE_IP = "10.213.20.1"
+OUTSIDE_RUN = "/tmp/cdk8s-mlflow-outside"  # fixed, so that a killed run's processes and files are found
 S3_PORT = 9100
 MARIADB_PORT = 3306
 S3_ENDPOINT = f"http://{OUTSIDE_IP}:{S3_PORT}"
-VENV_PY = lambda: os.path.join(os.environ["E2E_VENV"], "bin", "python")  # noqa: E731
+PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 # --- the scenario files ---------------------------------------------------------------------------------
@@ -90,19 +96,30 @@ def synth_scenario(outdir: str, scenario: str, config_file=None) -> subprocess.C
         shutil.rmtree(cwd, ignore_errors=True)
 
 
-def cluster_dir(tmp_path, scenario: str, *extra_objects) -> str:
-    """The scenario's synth plus what its user applies beside it (secret.yaml, their own workloads)."""
-    out = str(tmp_path / "cluster")
+def scenario_dist(tmp_path, scenario: str, replicas=1) -> str:
+    """The scenario's synth plus the Secret its user applies beside it (secret.yaml). `replicas` servers,
+    as `kubectl scale` would make it, where their number does not matter (each start is 15 s of CPU here);
+    None keeps the synth's."""
+    out = str(tmp_path / "dist")
     os.makedirs(out, exist_ok=True)
     result = synth_scenario(out, scenario)
     assert result.returncode == 0, result.stdout + result.stderr
     secret = os.path.join(scenario_dir(scenario), "secret.yaml")
     if os.path.exists(secret):
         shutil.copyfile(secret, os.path.join(out, "secret.yaml"))
-    if extra_objects:
-        with open(os.path.join(out, "users-own.yaml"), "w", encoding="utf-8") as handle:
-            yaml.safe_dump_all(list(extra_objects), handle)
+    if replicas is not None:
+        path = os.path.join(out, "mlflow.k8s.yaml")
+        docs = read_manifests(path)
+        for doc in docs:
+            if doc["kind"] == "Deployment":
+                doc["spec"]["replicas"] = replicas
+        with open(path, "w", encoding="utf-8") as handle:
+            yaml.safe_dump_all(docs, handle, sort_keys=False)
     return out
+
+
+def pod_template(workload: dict) -> dict:
+    return (workload["spec"].get("jobTemplate") or workload)["spec"]["template"]
 
 
 # --- what the users already run ---------------------------------------------------------------------------
@@ -113,7 +130,7 @@ def existing_postgres(user: str, password: str, database: str):
     pod = {
         "securityContext": {"runAsUser": 999, "runAsGroup": 999, "fsGroup": 999, "runAsNonRoot": True},
         "containers": [{
-            "name": "postgres", "image": "docker.io/library/postgres:17.7-bookworm",
+            "name": "postgres", "image": "docker.io/library/postgres:17.7-bookworm", "imagePullPolicy": "IfNotPresent",
             "env": [{"name": "POSTGRES_USER", "value": user}, {"name": "POSTGRES_PASSWORD", "value": password},
                     {"name": "POSTGRES_DB", "value": database}, {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"}],
             "ports": [{"containerPort": 5432, "name": "postgres"}],
@@ -133,14 +150,29 @@ def existing_postgres(user: str, password: str, database: str):
     ]
 
 
+USERS_POSTGRES = Pod("postgres-0")
+
+
+def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {result.stderr}")
+    return result
+
+
 class Outside:
-    """The node's address outside every pod network, with the S3 endpoint (MinIO) and, on demand, MariaDB."""
+    """An address of the machine outside every pod network, on a bridge of its own, with the S3 endpoint
+    (MinIO) and, on demand, MariaDB. A killed run's bridge and processes (recorded with their executable
+    in OUTSIDE_RUN/pids) are removed before a new one starts."""
 
     def __init__(self, s3_user: str, s3_password: str):
-        self.dir = tempfile.mkdtemp(prefix="cdk8s-mlflow-outside-")
+        self.dir = OUTSIDE_RUN
+        self.remove()
+        os.makedirs(self.dir)
         os.chmod(self.dir, 0o755)  # MariaDB runs as the mysql user
-        self.network = Network("mle2so", OUTSIDE_SUBNET)
-        self.network.up()
+        sh("ip", "link", "add", OUTSIDE_BRIDGE, "type", "bridge")
+        sh("ip", "addr", "add", f"{OUTSIDE_IP}/24", "dev", OUTSIDE_BRIDGE)
+        sh("ip", "link", "set", OUTSIDE_BRIDGE, "up")
         self.procs = []
         self.s3_user, self.s3_password = s3_user, s3_password
         data = os.path.join(self.dir, "s3-data")
@@ -148,15 +180,17 @@ class Outside:
         self._start("minio", [os.environ["E2E_MINIO"], "server", "--quiet", "--address", f"{OUTSIDE_IP}:{S3_PORT}",
                               "--console-address", f"{OUTSIDE_IP}:{S3_PORT + 1}", data],
                     {"MINIO_ROOT_USER": s3_user, "MINIO_ROOT_PASSWORD": s3_password, "MINIO_BROWSER": "off", "HOME": self.dir})
-        self._wait("S3 endpoint", lambda: _NO_PROXY.open(f"{S3_ENDPOINT}/minio/health/ready", timeout=2).status == 200)
+        self._wait("S3 endpoint", lambda: NO_PROXY.open(f"{S3_ENDPOINT}/minio/health/ready", timeout=2).status == 200)
         self.mc("alias", "set", "outside", S3_ENDPOINT, s3_user, s3_password)
         self.mariadb_socket = None
 
     def _start(self, name, argv, env):
-        log = open(os.path.join(self.dir, f"{name}.log"), "ab")
-        self.procs.append(subprocess.Popen(argv, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **env}, stdout=log,
-                                           stderr=subprocess.STDOUT, start_new_session=True))
-        log.close()
+        with open(os.path.join(self.dir, f"{name}.log"), "ab") as log:
+            proc = subprocess.Popen(argv, env={"PATH": PATH, **env}, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        self.procs.append(proc)
+        with open(os.path.join(self.dir, "pids"), "a", encoding="utf-8") as pids:
+            pids.write(f"{proc.pid} {os.path.realpath(shutil.which(argv[0], path=PATH))}\n")
 
     def log(self, name: str) -> str:
         with open(os.path.join(self.dir, f"{name}.log"), errors="replace") as handle:
@@ -171,7 +205,7 @@ class Outside:
             except Exception:  # noqa: BLE001 - not up yet
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{what} at {OUTSIDE_IP} did not come up:\n" + "\n".join(self.log(n) for n in os.listdir(self.dir) if n.endswith(".log")))
+                raise RuntimeError(f"{what} at {OUTSIDE_IP} did not come up:\n" + "\n".join(self.log(n[:-4]) for n in os.listdir(self.dir) if n.endswith(".log")))
             time.sleep(0.5)
 
     def mc(self, *args, check=True) -> subprocess.CompletedProcess:
@@ -196,9 +230,9 @@ class Outside:
         data, sock = os.path.join(base, "data"), os.path.join(base, "mysqld.sock")
         subprocess.run(["mariadb-install-db", "--no-defaults", "--user=mysql", f"--datadir={data}", "--skip-test-db",
                         "--auth-root-authentication-method=socket"], check=True, capture_output=True, timeout=300)
-        self._start("mariadb", ["mariadbd", "--no-defaults", "--user=mysql", f"--datadir={data}", f"--socket={sock}",
-                                f"--bind-address={OUTSIDE_IP}", f"--port={MARIADB_PORT}", f"--pid-file={base}/mariadbd.pid",
-                                "--skip-name-resolve", "--innodb-buffer-pool-size=64M"], {})
+        self._start("mariadbd", ["mariadbd", "--no-defaults", "--user=mysql", f"--datadir={data}", f"--socket={sock}",
+                                 f"--bind-address={OUTSIDE_IP}", f"--port={MARIADB_PORT}", f"--pid-file={base}/mariadbd.pid",
+                                 "--skip-name-resolve", "--innodb-buffer-pool-size=64M"], {})
         self.mariadb_socket = sock
         self._wait("MariaDB", lambda: self.sql("SELECT 1") == "1", timeout=120)
         quoted = password.replace("\\", "\\\\").replace("'", "\\'")
@@ -217,11 +251,33 @@ class Outside:
             try:
                 os.killpg(proc.pid, 15)
                 proc.wait(timeout=30)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
+            except ProcessLookupError:
+                pass
+            except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, 9)
-        self.network.down()
+                proc.wait(timeout=30)
         if os.environ.get("E2E_KEEP") != "1":
-            shutil.rmtree(self.dir, ignore_errors=True)
+            self.remove()
+        else:
+            sh("ip", "link", "del", OUTSIDE_BRIDGE, check=False)
+
+    @staticmethod
+    def remove() -> None:
+        """Ends the recorded processes still running their executable, removes the bridge and the files."""
+        try:
+            with open(os.path.join(OUTSIDE_RUN, "pids"), encoding="utf-8") as handle:
+                recorded = [line.split(" ", 1) for line in handle.read().splitlines() if line]
+        except FileNotFoundError:
+            recorded = []
+        for pid, exe in recorded:
+            try:
+                if os.readlink(f"/proc/{pid}/exe") == exe:
+                    os.kill(int(pid), 9)
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+        if sh("ip", "link", "show", OUTSIDE_BRIDGE, check=False).returncode == 0:
+            sh("ip", "link", "del", OUTSIDE_BRIDGE)
+        shutil.rmtree(OUTSIDE_RUN, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -236,26 +292,30 @@ def outside(setup_env):
 
 # --- running a scenario -------------------------------------------------------------------------------------
 
-def start(dist: str, tag: str, subnet: str, replicas: int = 1) -> Stack:
-    """The order a cluster would reach: the users' own workloads, the stack's stores, the bucket Job, the servers."""
-    stack = Stack(dist, tag=tag, subnet=subnet)
+@contextlib.contextmanager
+def deployed(dist: str, *users_own):
+    """The order a cluster reaches: the users' own workloads already running, then `kubectl apply -f dist`
+    and its rollout (stores, the bucket Job, the servers). Afterwards all of it is deleted with its claims."""
+    stack = Stack(dist)
+    own = os.path.join(os.path.dirname(dist), "users-own.yaml")
     try:
-        own = [w for w in stack.manifests.workloads() if "app.kubernetes.io/part-of" not in (w["metadata"].get("labels") or {})]
-        stores = [w for w in stack.manifests.of_kind("StatefulSet") if w not in own]
-        for group in (own, stores):
-            pods = [p for w in group for p in stack.cluster.plan(w)]
-            errors = [e for e in stack.cluster.start_all(pods) if e]
-            assert not errors, "\n".join(map(str, errors))
-        code, pod = stack.run_bucket_job()
-        assert code == 0, pod.log("mc")
-        pods = stack.server_pods(replicas)
-        errors = [e for e in stack.cluster.start_all(pods) if e]
-        assert not errors, "\n".join(map(str, errors))
-        stack.ensure_node_port()
-        return stack
-    except BaseException:
-        stack.close()
-        raise
+        if users_own:
+            with open(own, "w", encoding="utf-8") as handle:
+                yaml.safe_dump_all(list(users_own), handle)
+            kubectl("apply", "-f", own)
+            for w in users_own:
+                if w["kind"] == "StatefulSet":
+                    name = w["metadata"]["name"]
+                    result = kubectl("rollout", "status", f"statefulset/{name}", "--timeout=300s", check=False, timeout=330)
+                    assert result.returncode == 0, result.stderr.decode() + pods_report(f"app={name}")
+        stack.apply()
+        stack.wait_ready()
+        yield stack
+    finally:
+        stack.delete()
+        if users_own:
+            kubectl("delete", "-f", own, "--ignore-not-found", "--wait=true", timeout=300)
+            kubectl("delete", "pvc", "-l", "app=postgres", "--ignore-not-found", "--wait=true", timeout=180)
 
 
 def workflow(stack: Stack, env=None) -> dict:
@@ -267,27 +327,32 @@ def workflow(stack: Stack, env=None) -> dict:
     return out
 
 
-def psql(pod, user: str, database: str, sql: str) -> str:
+def psql(pod: Pod, user: str, database: str, sql: str) -> str:
     result = pod.exec("postgres", ["psql", "-v", "ON_ERROR_STOP=1", "-X", "-A", "-t", "-U", user, "-d", database, "-c", sql])
     assert result.returncode == 0, result.stderr.decode()
     return result.stdout.decode().strip()
 
 
-def admits(manifests, component: str, dst, port: int):
-    """The stack's NetworkPolicies on a connection its programs make (the stand-in has no packet filter)."""
-    src = next(netpol.workload_endpoint(manifests, w) for w in manifests.workloads()
-               if ((kube.pod_template(w).get("metadata") or {}).get("labels") or {}).get("app.kubernetes.io/component") == component)
-    return netpol.check(manifests, src, dst, port)
-
-
-OUTSIDE_ENDPOINT = netpol.Endpoint({}, "", ip=OUTSIDE_IP)
+def outside_verdicts(stack: Stack, component: str, *ports: int) -> dict:
+    """netpol-analyzer: on which of `ports` do the live NetworkPolicies let `component`'s pods reach the
+    outside address? Asked of a server pod, or of a pod that carries the Job's pod labels."""
+    if component == "tracking-server":
+        return {port: policy_allows_to_ip(stack.server_pods()[0], OUTSIDE_IP, port) for port in ports}
+    template = pod_template(next(o for o in stack.objects if o["kind"] in ("Job", "CronJob")
+                                 and (o["metadata"].get("labels") or {}).get("app.kubernetes.io/component") == component))
+    name = f"e2e-probe-{component}"
+    probe = probe_pod(name, template["metadata"]["labels"], template["spec"]["containers"][0]["image"], stack.namespace)
+    try:
+        return {port: policy_allows_to_ip(probe, OUTSIDE_IP, port) for port in ports}
+    finally:
+        kubectl("delete", "pod", name, "-n", stack.namespace, "--wait=false", check=False)
 
 
 def raw_get(stack: Stack, path: str, host: str = None):
     """GET with the path sent exactly as written (no client-side normalisation of `..` or `%2e`)."""
-    conn = http.client.HTTPConnection(stack.node_ip, stack.node_port, timeout=60)
+    conn = http.client.HTTPConnection(NODE_IP, stack.node_port, timeout=60)
     try:
-        conn.request("GET", path, headers={"Host": host or f"{stack.node_ip}:{stack.node_port}"})
+        conn.request("GET", path, headers={"Host": host or f"{NODE_IP}:{stack.node_port}"})
         response = conn.getresponse()
         return response.status, response.read()
     finally:
@@ -317,9 +382,9 @@ def backups_through_the_proxy(stack: Stack, dump_keys, artifact_prefix: str):
     return found
 
 
-def dump_experiments(outside_or_stack_cat, key: str) -> str:
-    """The experiments table of a dump, as SQL text (pg_restore on the node reads pg_dump's custom format)."""
-    dump = outside_or_stack_cat(key)
+def dump_experiments(cat, key: str) -> str:
+    """The experiments table of a dump, as SQL text (pg_restore on the machine reads pg_dump's custom format)."""
+    dump = cat(key)
     assert dump[:5] == b"PGDMP", dump[:16]
     result = subprocess.run([os.path.join(os.environ["E2E_PG_BIN"], "pg_restore"), "-f", "-", "--data-only", "-t", "experiments"],
                             input=dump, capture_output=True, timeout=120)
@@ -331,18 +396,13 @@ def dump_experiments(outside_or_stack_cat, key: str) -> str:
 
 def test_a_the_default_app(setup_env, tmp_path):
     assert not os.path.exists(os.path.join(scenario_dir("a-default"), "mlflow.yaml"))
-    dist = cluster_dir(tmp_path, "a-default")
-    manifests = kube.Manifests.from_path(dist)
-    assert {by_component(manifests, "StatefulSet", c)["metadata"]["name"] for c in ("backend-store", "artifact-store")} == {"mlflow-postgres", "mlflow-minio"}
-    stack = start(dist, "mle2sa", "10.213.21.0/24")
-    try:
+    with deployed(scenario_dist(tmp_path, "a-default")) as stack:
+        assert {stack.postgres["metadata"]["name"], stack.minio["metadata"]["name"]} == {"mlflow-postgres", "mlflow-minio"}
         out = workflow(stack)
         bucket, prefix = stack.artifact_root()
         keys = [o["key"] for o in stack.mc_json("ls", "--recursive", f"e2e/{bucket}/{prefix}/{out['experiment_id']}/{out['run_id']}/")]
         assert any(k.endswith("notes/hello.txt") for k in keys), keys
         assert stack.psql(f"SELECT status FROM runs WHERE run_uuid = '{out['run_id']}'") == "FINISHED"
-    finally:
-        stack.close()
 
 
 # --- (b) an existing PostgreSQL Service, an S3 endpoint outside the cluster, a public host ---------------------
@@ -352,19 +412,20 @@ def test_b_existing_postgres_service_external_s3_and_a_public_host(outside, tmp_
     cred, conf = credentials(name), settings(name)
     assert conf["backendStore"]["external"]["host"] == "postgres" and cred["POSTGRES_DB"] == "mlops"
     assert conf["artifactStore"]["s3"]["endpoint"] == S3_ENDPOINT
-    dist = cluster_dir(tmp_path, name, *existing_postgres(cred["POSTGRES_USER"], cred["POSTGRES_PASSWORD"], cred["POSTGRES_DB"]))
-    manifests = kube.Manifests.from_path(dist)
-    # No PostgreSQL and no MinIO of the stack's own: the only StatefulSet is the team's.
-    assert [s["metadata"]["name"] for s in manifests.of_kind("StatefulSet")] == ["postgres"]
-    assert not manifests.of_kind("CronJob")  # backups of an external database are its owner's
-    for component, port in [("tracking-server", S3_PORT), ("bucket-job", S3_PORT)]:
-        assert admits(manifests, component, OUTSIDE_ENDPOINT, port) is None, (component, port)
-    stack = start(dist, "mle2sb", "10.213.22.0/24")
-    try:
-        pg = stack.cluster.plan(manifests.get("StatefulSet", "postgres"))[0]
-        # The Service's pod, by its address (an ipBlock rule, which is all the policy has for an external host).
-        users_pg = netpol.workload_endpoint(manifests, manifests.get("StatefulSet", "postgres"), ip=pg.ip)
-        assert admits(manifests, "tracking-server", users_pg, 5432) is None
+    dist = scenario_dist(tmp_path, name)
+    synthesized = read_manifests(dist)
+    # No PostgreSQL and no MinIO of the stack's own.
+    assert not [o for o in synthesized if o["kind"] == "StatefulSet"]
+    assert not [o for o in synthesized if o["kind"] == "CronJob"]  # backups of an external database are its owner's
+    with deployed(dist, *existing_postgres(cred["POSTGRES_USER"], cred["POSTGRES_PASSWORD"], cred["POSTGRES_DB"])) as stack:
+        # The bucket Job made its bucket at the endpoint (a pod reached the outside address for real).
+        bucket, _, prefix = cred["MLFLOW_S3_ARTIFACT_ROOT"][len("s3://"):].partition("/")
+        assert outside.mc("stat", f"outside/{bucket}", check=False).returncode == 0, outside.log("minio")
+        # The policies admit the endpoint, and not a port there that nothing of this configuration needs.
+        assert outside_verdicts(stack, "tracking-server", S3_PORT, MARIADB_PORT) == {S3_PORT: True, MARIADB_PORT: False}
+        assert outside_verdicts(stack, "bucket-job", S3_PORT, 5432) == {S3_PORT: True, 5432: False}
+        # The team's PostgreSQL, reached through its Service: the policy's rule for an external host is an ipBlock.
+        assert policy_allows(stack.server_pods()[0], USERS_POSTGRES, 5432)
         search = "/api/2.0/mlflow/experiments/search?max_results=1"
         public = conf["server"]["publicHosts"][0]
         port = stack.node_port
@@ -373,12 +434,9 @@ def test_b_existing_postgres_service_external_s3_and_a_public_host(outside, tmp_
             status, body = raw_get(stack, search, host=unlisted)
             assert (status, b"Invalid Host header" in body) == (403, True), (unlisted, status, body[:200])
         out = workflow(stack)
-        assert psql(pg, cred["POSTGRES_USER"], "mlops", f"SELECT status FROM runs WHERE run_uuid = '{out['run_id']}'") == "FINISHED"
-        bucket, _, prefix = cred["MLFLOW_S3_ARTIFACT_ROOT"][len("s3://"):].partition("/")
+        assert psql(USERS_POSTGRES, cred["POSTGRES_USER"], "mlops", f"SELECT status FROM runs WHERE run_uuid = '{out['run_id']}'") == "FINISHED"
         keys = outside.keys(bucket)
         assert any(k.startswith(f"{prefix}/{out['experiment_id']}/{out['run_id']}/") and k.endswith("notes/hello.txt") for k in keys), keys
-    finally:
-        stack.close()
 
 
 # --- (c) an existing MariaDB, the in-cluster MinIO, basic auth -------------------------------------------------
@@ -391,23 +449,17 @@ def test_c_existing_mariadb_in_cluster_minio_and_basic_auth(outside, tmp_path):
     assert (external["engine"], external["host"], external["port"]) == ("mysql", OUTSIDE_IP, MARIADB_PORT)
     outside.start_mariadb(cred["POSTGRES_DB"], cred["POSTGRES_USER"], cred["POSTGRES_PASSWORD"])
     assert "MariaDB" in outside.sql("SELECT VERSION()") or "mariadb" in outside.sql("SELECT @@version_comment").lower()
-    dist = cluster_dir(tmp_path, name)
-    manifests = kube.Manifests.from_path(dist)
-    assert admits(manifests, "tracking-server", OUTSIDE_ENDPOINT, MARIADB_PORT) is None
-    stack = Stack(dist, tag="mle2sc", subnet="10.213.23.0/24")
-    try:
+    # Both replicas of the synth start together on the empty database: the migrate steps take turns under GET_LOCK.
+    with deployed(scenario_dist(tmp_path, name, replicas=None)) as stack:
         uri = stack.secret()["MLFLOW_BACKEND_STORE_URI"]
         assert uri == (f"mysql+pymysql://{cred['POSTGRES_USER']}:{urllib.parse.quote(cred['POSTGRES_PASSWORD'], safe='')}"
                        f"@{OUTSIDE_IP}:{MARIADB_PORT}/{cred['POSTGRES_DB']}"), uri
-        errors = [e for e in stack.cluster.start_all(stack.cluster.plan(stack.minio)) if e]
-        assert not errors, errors
-        code, pod = stack.run_bucket_job()
-        assert code == 0, pod.log("mc")
-        # Both replicas start together on the empty database: the migrate steps take turns under GET_LOCK.
-        pods = stack.server_pods(2)
-        errors = stack.cluster.start_all(pods)
-        assert errors == [None, None], "\n".join(str(e) for e in errors if e)
-        stack.ensure_node_port()
+        assert outside_verdicts(stack, "tracking-server", MARIADB_PORT, S3_PORT) == {MARIADB_PORT: True, S3_PORT: False}
+        pods = stack.server_pods()
+        assert len(pods) == 2, pods
+        restarts = {p.name: [(c["name"], c["restartCount"]) for c in p.get()["status"].get("initContainerStatuses", []) + p.get()["status"]["containerStatuses"]
+                             if c["restartCount"]] for p in pods}
+        assert not any(restarts.values()), restarts
         logs = [p.log("migrate") for p in pods]
         assert sum("creating the mlflow schema" in log.lower() for log in logs) == 1, logs
         assert all(f"schema at {OUTSIDE_IP}:{MARIADB_PORT}/{cred['POSTGRES_DB']} is current" in log for log in logs), logs
@@ -424,8 +476,6 @@ def test_c_existing_mariadb_in_cluster_minio_and_basic_auth(outside, tmp_path):
         assert outside.sql(f"SELECT CONCAT(version, ' ', status) FROM model_versions WHERE name = '{out['model_name']}'", db) == "1 READY"
         keys = [o["key"] for o in stack.mc_json("ls", "--recursive", f"e2e/mlflow/artifacts/{out['experiment_id']}/{out['run_id']}/")]
         assert any(k.endswith("notes/hello.txt") for k in keys), keys
-    finally:
-        stack.close()
 
 
 # --- (d) an existing Secret with exactly the documented keys, external stores --------------------------------------
@@ -458,49 +508,50 @@ def test_d_existing_secret_with_the_documented_keys_and_external_stores(outside,
     assert values["MLFLOW_S3_ENDPOINT_URL"] == settings(name)["artifactStore"]["s3"]["endpoint"]
     db = urllib.parse.urlsplit(values["MLFLOW_BACKEND_STORE_URI"])
     user, password, database = urllib.parse.unquote(db.username), urllib.parse.unquote(db.password), db.path.lstrip("/")
-    dist = cluster_dir(tmp_path, name, *existing_postgres(user, password, database))
-    manifests = kube.Manifests.from_path(dist)
-    synthesized = kube.Manifests.from_path(os.path.join(dist, "mlflow.k8s.yaml"))
-    assert not synthesized.of_kind("Secret"), "no credential in dist/"
+    dist = scenario_dist(tmp_path, name)
+    synthesized = read_manifests(os.path.join(dist, "mlflow.k8s.yaml"))
+    assert not [o for o in synthesized if o["kind"] == "Secret"], "no credential in dist/"
     refs = {(e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"], bool(e["valueFrom"]["secretKeyRef"].get("optional")))
-            for w in synthesized.workloads() for c in kube.pod_template(w)["spec"].get("containers", []) + kube.pod_template(w)["spec"].get("initContainers", [])
+            for w in synthesized if w["kind"] in ("Deployment", "StatefulSet", "Job", "CronJob")
+            for c in pod_template(w)["spec"].get("containers", []) + pod_template(w)["spec"].get("initContainers", [])
             for e in c.get("env") or [] if "secretKeyRef" in (e.get("valueFrom") or {})}
     assert {r[0] for r in refs} == {secret["metadata"]["name"]}, refs
     # Exactly: every key the pods need is in the Secret, and every key of the Secret is read.
     assert {key for _, key, optional in refs if not optional} == set(values), sorted(refs)
-    stack = start(dist, "mle2sd", "10.213.24.0/24")
-    try:
+    with deployed(dist, *existing_postgres(user, password, database)) as stack:
         out = workflow(stack)
-        pg = stack.cluster.plan(manifests.get("StatefulSet", "postgres"))[0]
-        assert psql(pg, user, database, f"SELECT status FROM runs WHERE run_uuid = '{out['run_id']}'") == "FINISHED"
+        assert psql(USERS_POSTGRES, user, database, f"SELECT status FROM runs WHERE run_uuid = '{out['run_id']}'") == "FINISHED"
         bucket, _, prefix = values["MLFLOW_S3_ARTIFACT_ROOT"][len("s3://"):].partition("/")
         assert any(k.startswith(f"{prefix}/{out['experiment_id']}/{out['run_id']}/") for k in outside.keys(bucket))
-    finally:
-        stack.close()
 
 
 # --- (e) installations sharing a bucket, and an artifact root at a bucket's root -----------------------------------
 
-TEAMS = {"team-a": ("e-shared-bucket-team-a", "mle2sea", "10.213.25.0/24"), "team-b": ("e-shared-bucket-team-b", "mle2seb", "10.213.26.0/24")}
+TEAMS = {"team-a": "e-shared-bucket-team-a", "team-b": "e-shared-bucket-team-b"}
 
 
 def test_e1_two_installations_sharing_a_bucket_never_collide_and_never_serve_a_backup(outside, tmp_path):
-    roots = {team: credentials(scenario)["MLFLOW_S3_ARTIFACT_ROOT"] for team, (scenario, _, _) in TEAMS.items()}
+    roots = {team: credentials(scenario)["MLFLOW_S3_ARTIFACT_ROOT"] for team, scenario in TEAMS.items()}
     buckets = {r[len("s3://"):].split("/")[0] for r in roots.values()}
     assert len(buckets) == 1 and len(set(roots.values())) == 2, roots
     bucket = buckets.pop()
     stacks = {}
     try:
-        for team, (scenario, tag, subnet) in TEAMS.items():
-            dist = cluster_dir(tmp_path / team, scenario)
-            manifests = kube.Manifests.from_path(dist)
-            assert admits(manifests, "backup", OUTSIDE_ENDPOINT, S3_PORT) is None
-            stacks[team] = start(dist, tag, subnet)
+        for team, scenario in TEAMS.items():
+            assert settings(scenario)["namespace"] == team
+            kubectl("create", "namespace", team)  # the README: a namespace of its own is created once, outside the stack
+            stacks[team] = Stack(scenario_dist(tmp_path / team, scenario))
+            assert stacks[team].namespace == team
+            stacks[team].apply()
+        for stack in stacks.values():
+            stack.wait_ready()
         assert len({s.node_port for s in stacks.values()}) == 2
+        for team, stack in stacks.items():
+            assert outside_verdicts(stack, "backup", S3_PORT, MARIADB_PORT) == {S3_PORT: True, MARIADB_PORT: False}, team
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
             runs = dict(zip(stacks, pool.map(workflow, stacks.values())))
-            # Both schedules fire at the same moment: the dumps get the same time stamp.
-            jobs = dict(zip(stacks, pool.map(lambda s: s.run_cronjob("backup"), stacks.values())))
+            # Both schedules fire at the same moment.
+            jobs = dict(zip(stacks, pool.map(lambda s: s.run_cronjob("backup", "upload"), stacks.values())))
         dumps = {}
         for team, (code, pod) in jobs.items():
             log = pod.log("upload")
@@ -528,7 +579,8 @@ def test_e1_two_installations_sharing_a_bucket_never_collide_and_never_serve_a_b
             assert backups_through_the_proxy(stack, list(dumps.values()), prefix) == []
     finally:
         for stack in stacks.values():
-            stack.close()
+            stack.delete()
+        kubectl("delete", "namespace", *TEAMS, "--ignore-not-found", "--wait=false", check=False)
 
 
 def test_e2_an_artifact_root_at_the_bucket_root_keeps_backups_in_their_own_bucket(setup_env, tmp_path):
@@ -536,10 +588,9 @@ def test_e2_an_artifact_root_at_the_bucket_root_keeps_backups_in_their_own_bucke
     root = credentials(name)["MLFLOW_S3_ARTIFACT_ROOT"]
     assert re.fullmatch(r"s3://[a-z0-9.-]+", root), root
     backup_bucket = settings(name)["backup"]["bucket"]
-    stack = start(cluster_dir(tmp_path, name), "mle2ser", "10.213.27.0/24")
-    try:
+    with deployed(scenario_dist(tmp_path, name)) as stack:
         out = workflow(stack)
-        code, pod = stack.run_cronjob("backup")
+        code, pod = stack.run_cronjob("backup", "upload")
         log = pod.log("upload")
         assert code == 0, pod.log("dump") + log
         written = re.search(rf"^backup: wrote s3://{backup_bucket}/(backups/default/mlflow/mlflow-\d{{8}}T\d{{6}}Z\.dump)$", log, re.M)
@@ -549,15 +600,13 @@ def test_e2_an_artifact_root_at_the_bucket_root_keeps_backups_in_their_own_bucke
         assert any(f"/{out['run_id']}/" in k for k in artifacts) and not [k for k in artifacts if k.endswith(".dump") or k.startswith("backups")], artifacts
         assert [o["key"] for o in stack.mc_json("ls", "--recursive", f"e2e/{backup_bucket}/")] == [written.group(1)]
         cat = lambda key: subprocess.run([os.environ["E2E_MC"], "cat", f"e2e/{backup_bucket}/{key}"], capture_output=True, timeout=60,  # noqa: E731
-                                         env=dict(os.environ, MC_CONFIG_DIR=os.path.join(stack.cluster.run_dir, "mc-client"))).stdout
+                                         env=dict(os.environ, MC_CONFIG_DIR=stack.mc_config)).stdout
         assert f"e2e-{out['tag']}" in dump_experiments(cat, written.group(1))
         # Through the proxy the dump's own bucket is out of reach (`..` past the bucket root included).
         assert backups_through_the_proxy(stack, [f"../{backup_bucket}/{written.group(1)}", written.group(1)], "") == []
-    finally:
-        stack.close()
 
 
-def test_e3_an_artifact_root_at_the_bucket_root_without_a_backup_bucket_is_refused(setup_env, tmp_path):
+def test_e3_an_artifact_root_at_the_bucket_root_without_a_backup_bucket_is_refused(tmp_path):
     conf = settings("e-bucket-root")
     del conf["backup"]["bucket"]
     if not conf["backup"]:

@@ -1,6 +1,7 @@
 """The MLflow stack on the real node (node.sh): `kubectl apply -f dist` as a user does, waits for the
-rollout, and the checks a user runs (kubectl exec psql, mc, the NodePort). The node runs one stack at a
-time: the manifests pin namespace `default` and node port 30003."""
+rollout, and the checks a user runs (kubectl exec psql, mc, the NodePort). A stack lives in its
+manifests' namespace (`default` unless the synth's `namespace` says otherwise); stacks in distinct
+namespaces with distinct node ports run side by side."""
 from __future__ import annotations
 
 import base64
@@ -37,8 +38,8 @@ def kubectl(*args: str, input: Optional[bytes] = None, check: bool = True, timeo
     return result
 
 
-def kget(*args: str) -> Any:
-    return json.loads(kubectl("get", "-o", "json", *args).stdout)
+def kget(*args: str, namespace: Optional[str] = None) -> Any:
+    return json.loads(kubectl("get", "-o", "json", *args, *(["-n", namespace] if namespace else [])).stdout)
 
 
 def synth(env_file: str, outdir: str) -> str:
@@ -112,27 +113,29 @@ def wait_until(what: str, check, timeout: float, interval: float = 1.0, why=lamb
         time.sleep(interval)
 
 
-def pods_report(selector: str = "") -> str:
+def pods_report(selector: str = "", namespace: str = "default") -> str:
     """Why pods are not ready: each pod's phase and every container's state, as the kubelet reports them."""
     lines = []
-    for p in kget("pods", *(["-l", selector] if selector else [])).get("items", []):
+    for p in kget("pods", *(["-l", selector] if selector else []), namespace=namespace).get("items", []):
         states = []
         for s in (p["status"].get("initContainerStatuses") or []) + (p["status"].get("containerStatuses") or []):
             state = next(iter(s.get("state") or {"?": {}}))
             detail = (s.get("state") or {}).get(state) or {}
             states.append(f"{s['name']}={state}({detail.get('reason', '')} exit={detail.get('exitCode', '')}) ready={s.get('ready')} restarts={s.get('restartCount')}")
         lines.append(f"{p['metadata']['name']}: {p['status'].get('phase')} " + ", ".join(states))
-    events = kubectl("get", "events", "--sort-by=.lastTimestamp", check=False).stdout.decode().splitlines()[-15:]
+    events = kubectl("get", "events", "-n", namespace, "--sort-by=.lastTimestamp", check=False).stdout.decode().splitlines()[-15:]
     return "\n".join(lines + ["events:"] + events)
 
 
 class Stack:
     """One synthesized stack applied to the node. `delete()` removes it with its claims, as a user would
-    to start over (`kubectl delete -f dist` keeps the claims; the test deletes them too)."""
+    to start over (`kubectl delete -f dist` keeps the claims; the test deletes them too). Its namespace is
+    its Deployment's (`default` when the manifests name none)."""
 
-    def __init__(self, dist: str):
+    def __init__(self, dist: str, namespace: Optional[str] = None):
         self.dist = dist
         self.objects = read_manifests(dist)
+        self.namespace = namespace or next((o["metadata"].get("namespace") for o in self.objects if o["kind"] == "Deployment"), None) or "default"
         self.node_port_ips = [NODE_IP, "127.0.0.1"]
         self.mc_config = tempfile.mkdtemp(prefix="cdk8s-mlflow-mc-")
 
@@ -190,35 +193,35 @@ class Stack:
 
     def wait_rollout(self, workload: Dict[str, Any], timeout: float = 600) -> None:
         kind, name = workload["kind"].lower(), workload["metadata"]["name"]
-        result = kubectl("rollout", "status", f"{kind}/{name}", f"--timeout={int(timeout)}s", check=False, timeout=timeout + 30)
+        result = kubectl("rollout", "status", f"{kind}/{name}", "-n", self.namespace, f"--timeout={int(timeout)}s", check=False, timeout=timeout + 30)
         if result.returncode != 0:
-            raise RolloutFailed(f"{kind}/{name} did not roll out: {result.stderr.decode().strip()}\n{pods_report(self.selector(workload))}")
+            raise RolloutFailed(f"{kind}/{name} did not roll out: {result.stderr.decode().strip()}\n{pods_report(self.selector(workload), self.namespace)}")
 
     def wait_job(self, name: str, timeout: float = 600) -> Dict[str, Any]:
         """Waits until the Job is Complete or Failed; returns it."""
         def done():
-            job = kget("job", name)
+            job = kget("job", name, namespace=self.namespace)
             conditions = {c["type"]: c["status"] for c in job.get("status", {}).get("conditions") or []}
             return job if conditions.get("Complete") == "True" or conditions.get("Failed") == "True" else None
-        return wait_until(f"job/{name}", done, timeout, why=lambda: pods_report(f"job-name={name}"))
+        return wait_until(f"job/{name}", done, timeout, why=lambda: pods_report(f"job-name={name}", self.namespace))
 
     def job_result(self, name: str, container: str, timeout: float = 600):
         """(exit code of `container` in the Job's last pod, that pod) once the Job has finished."""
         self.wait_job(name, timeout)
-        pods = sorted(kget("pods", "-l", f"job-name={name}")["items"], key=lambda p: p["metadata"]["creationTimestamp"])
+        pods = sorted(kget("pods", "-l", f"job-name={name}", namespace=self.namespace)["items"], key=lambda p: p["metadata"]["creationTimestamp"])
         assert pods, f"job/{name} has no pod"
         pod = pods[-1]
         status = next(s for s in (pod["status"].get("initContainerStatuses") or []) + (pod["status"].get("containerStatuses") or [])
                       if s["name"] == container)
         terminated = (status.get("state") or {}).get("terminated") or {}
-        return terminated.get("exitCode"), Pod(pod["metadata"]["name"])
+        return terminated.get("exitCode"), Pod(pod["metadata"]["name"], self.namespace)
 
     def delete(self) -> None:
         kubectl("delete", "-f", self.dist, "--ignore-not-found", "--wait=true", timeout=300)
         # The Jobs `kubectl create job --from=cronjob/...` made are not in dist/ (the node holds one stack).
-        kubectl("delete", "jobs", "--all", "--wait=true", timeout=300)
-        wait_until("the stack's pods are gone", lambda: not kget("pods", "-l", f"app.kubernetes.io/instance={self.instance}")["items"], 180)
-        kubectl("delete", "pvc", "-l", f"app.kubernetes.io/instance={self.instance}", "--ignore-not-found", "--wait=true", timeout=180)
+        kubectl("delete", "jobs", "--all", "-n", self.namespace, "--wait=true", timeout=300)
+        wait_until("the stack's pods are gone", lambda: not kget("pods", "-l", f"app.kubernetes.io/instance={self.instance}", namespace=self.namespace)["items"], 180)
+        kubectl("delete", "pvc", "-l", f"app.kubernetes.io/instance={self.instance}", "-n", self.namespace, "--ignore-not-found", "--wait=true", timeout=180)
         shutil.rmtree(self.mc_config, ignore_errors=True)
 
     @property
@@ -228,18 +231,18 @@ class Stack:
     # --- pods ---
     def pods(self, workload: Dict[str, Any]) -> List[Pod]:
         """The workload's running pods (not terminating), oldest first."""
-        items = [p for p in kget("pods", "-l", self.selector(workload))["items"] if not p["metadata"].get("deletionTimestamp")]
+        items = [p for p in kget("pods", "-l", self.selector(workload), namespace=self.namespace)["items"] if not p["metadata"].get("deletionTimestamp")]
         items.sort(key=lambda p: (p["metadata"]["creationTimestamp"], p["metadata"]["name"]))
-        return [Pod(p["metadata"]["name"]) for p in items]
+        return [Pod(p["metadata"]["name"], self.namespace) for p in items]
 
     def server_pods(self) -> List[Pod]:
         return self.pods(self.deployment)
 
     def postgres_pod(self) -> Pod:
-        return Pod(f"{self.postgres['metadata']['name']}-0")
+        return Pod(f"{self.postgres['metadata']['name']}-0", self.namespace)
 
     def minio_pod(self) -> Pod:
-        return Pod(f"{self.minio['metadata']['name']}-0")
+        return Pod(f"{self.minio['metadata']['name']}-0", self.namespace)
 
     def restart_pod(self, pod: Pod) -> None:
         """`kubectl delete pod`: its controller makes a new one; waits until the workload is ready again."""
@@ -251,9 +254,9 @@ class Stack:
     def scale_servers(self, replicas: int) -> None:
         """`kubectl scale deployment/<name> --replicas=N`, then waits for it."""
         name = self.deployment["metadata"]["name"]
-        kubectl("scale", f"deployment/{name}", f"--replicas={replicas}")
+        kubectl("scale", f"deployment/{name}", "-n", self.namespace, f"--replicas={replicas}")
         if replicas == 0:
-            wait_until("the servers are gone", lambda: not kget("pods", "-l", self.selector(self.deployment))["items"], 120)
+            wait_until("the servers are gone", lambda: not kget("pods", "-l", self.selector(self.deployment), namespace=self.namespace)["items"], 120)
         else:
             self.wait_rollout(self.deployment)
 
@@ -261,7 +264,7 @@ class Stack:
         """`kubectl create job --from=cronjob/<name>`: the schedule firing now. Returns (exit code, pod)."""
         cron = self.cronjob(component)["metadata"]["name"]
         name = f"{cron}-e2e-{int(time.time() * 1000) % 10**8}"
-        kubectl("create", "job", name, f"--from=cronjob/{cron}")
+        kubectl("create", "job", name, "-n", self.namespace, f"--from=cronjob/{cron}")
         return self.job_result(name, container, timeout)
 
     # --- what a user checks ---
@@ -408,12 +411,24 @@ def policy_allows(source: Optional[Pod], destination: Pod, port: int, source_ip:
     return False
 
 
-def probe_pod(name: str, labels: Mapping[str, str], image: str) -> Pod:
+def policy_allows_to_ip(source: Pod, ip: str, port: int) -> bool:
+    """netpol-analyzer on the live node: does a TCP connection from `source` to `ip`:`port`, an address
+    outside the pod network, pass the source's egress policies?"""
+    args = [os.environ["NODE_NETPOL"], "eval", "-q", "-k", os.environ["NODE_KUBECONFIG"], "-s", source.name, "-n", source.namespace,
+            "--destination-ip", ip, "-p", str(port)]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    verdict = result.stdout.strip().rsplit(":", 1)[-1].strip()
+    if result.returncode != 0 or verdict not in ("true", "false"):
+        raise RuntimeError(f"k8snetpolicy eval failed ({result.returncode}): {result.stdout}{result.stderr}")
+    return verdict == "true"
+
+
+def probe_pod(name: str, labels: Mapping[str, str], image: str, namespace: str = "default") -> Pod:
     """A pod with a workload's pod labels (so the same NetworkPolicies select it) that only sleeps, to
     open connections from. Not for labels a controller selects (a ReplicaSet would adopt it)."""
     manifest = {
         "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": "default", "labels": dict(labels)},
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
         "spec": {
             "automountServiceAccountToken": False, "terminationGracePeriodSeconds": 0,
             "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
@@ -424,5 +439,5 @@ def probe_pod(name: str, labels: Mapping[str, str], image: str) -> Pod:
         },
     }
     kubectl("apply", "-f", "-", input=json.dumps(manifest).encode())
-    kubectl("wait", "--for=condition=Ready", f"pod/{name}", "--timeout=120s", timeout=150)
-    return Pod(name)
+    kubectl("wait", "--for=condition=Ready", f"pod/{name}", "-n", namespace, "--timeout=120s", timeout=150)
+    return Pod(name, namespace)

@@ -32,7 +32,10 @@ export interface NetworkPoliciesProps {
 const DNS: k8s.NetworkPolicyEgressRule = {
   ports: [{ port: k8s.IntOrString.fromNumber(53), protocol: 'UDP' }, { port: k8s.IntOrString.fromNumber(53), protocol: 'TCP' }],
 };
-const ANYWHERE: k8s.NetworkPolicyPeer[] = [{ ipBlock: { cidr: '0.0.0.0/0' } }, { ipBlock: { cidr: '::/0' } }];
+// Any address, and any pod: an ipBlock is meant for addresses outside the cluster, and some plugins (Cilium,
+// netpol-analyzer's reading) never match a pod's address with it, so an in-cluster "external" host such as
+// another team's PostgreSQL Service needs the namespaceSelector.
+const ANYWHERE: k8s.NetworkPolicyPeer[] = [{ ipBlock: { cidr: '0.0.0.0/0' } }, { ipBlock: { cidr: '::/0' } }, { namespaceSelector: {} }];
 const tcp = (port: number): k8s.NetworkPolicyPort => ({ port: k8s.IntOrString.fromNumber(port), protocol: 'TCP' });
 const pods = (labels: PartLabels): k8s.NetworkPolicyPeer => ({ podSelector: { matchLabels: labels.selector } });
 
