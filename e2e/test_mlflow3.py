@@ -38,7 +38,8 @@ from datetime import datetime
 import pytest
 import yaml
 
-from node.stack import NO_PROXY, NODE_IP, NODE_RUN, REPO, E2E, Pod, Stack, client_env, kget, kubectl, read_manifests, run_client, wait_until
+from node.stack import (NO_PROXY, NODE_IP, NODE_RUN, REPO, E2E, Pod, Stack, client_env, kget, kubectl, policy_allows, probe_pod, read_manifests,
+                        run_client, wait_until)
 
 pytestmark = pytest.mark.stack
 
@@ -667,6 +668,21 @@ class TestUpgradeAndGateway:
         assert len(logs.pods()) == 8, logs.pods()  # 2 x 3.17.2, 2 x 3.18.0, 2 after the env-only apply, 2 after the rotation
         for name in logs.pods():
             assert KEK_WARNING not in logs.text(name), (name, logs.text(name)[-3000:])
+
+
+    @pytest.mark.xfail(strict=True, raises=AssertionError, reason="product bug: the PostgreSQL NetworkPolicy admits only the server, gc and backup pods, "
+                       "not the README's `kubectl run kek-rotate` pod (label run=kek-rotate)")
+    def test_6_the_network_policies_admit_the_readme_kek_rotation_pod_to_postgresql(self, upgrade):
+        """test_5's rotation connects only because no policy engine runs here (e2e/README.md): a pod with the labels
+        `kubectl run` gives the README's pod, asked of netpol-analyzer."""
+        stack = upgrade.stack
+        args = [a for a in readme_kek_rotation("unused-passphrase") if a not in ("--rm", "-i")]
+        pod = json.loads(kubectl(*args, "--dry-run=client", "-o", "json").stdout)
+        probe = probe_pod("e2e-kek-rotate", pod["metadata"]["labels"], template(stack.dist)["spec"]["containers"][0]["image"])
+        try:
+            assert policy_allows(probe, stack.postgres_pod(), 5432), pod["metadata"]["labels"]
+        finally:
+            kubectl("delete", "pod", probe.name, "--wait=false", check=False)
 
 
 # --- SeaweedFS, basic auth and workspaces ---------------------------------------------------------
