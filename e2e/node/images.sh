@@ -25,7 +25,7 @@ LOCK="$E2E_DIR/locks/mlflow-$(echo "$MLFLOW_REF" | sed -n 's/.*:v\([0-9.]*\)-ful
 
 work="$(mktemp -d /tmp/cdk8s-mlflow-images.XXXXXX)"
 cleanup() {
-  grep -o " $work/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" || true; done
+  { grep -o " $work/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -58,8 +58,10 @@ apt_in_root() {
 # configuration's "config" object (Entrypoint, Cmd, Env, ...), as JSON.
 build() {
   local name=$1 ref=$2 hash=$3 customize=$4 config=$5
+  hash="$(printf '%s\n' "$hash" "$ref" "$config" | sha256sum | cut -c1-12)"
   local out="$OUT/$name-$hash.tar"
-  if [ -s "$out" ]; then echo "$out"; return; fi
+  echo "$out" >>"$OUT/selected.list.partial"
+  if [ -s "$out" ]; then touch "$out"; echo "$out"; return; fi
   log "building $ref ($name-$hash)"
   local t0=$SECONDS a="$work/archive"
   rm -rf "$work/rootfs" "$a"
@@ -81,14 +83,16 @@ os.rename(os.path.join(a, "layer.tar"), os.path.join(a, diff_id, "layer.tar"))
 with open(os.path.join(a, "manifest.json"), "w") as f:
     json.dump([{"Config": name, "RepoTags": [ref], "Layers": [diff_id + "/layer.tar"]}], f)
 PY
-  rm -f "$OUT/$name"-*.tar
+  # Other keys of this image (other checkouts share the cache) go when unused for two days.
+  find "$OUT" -maxdepth 1 -name "$name-*.tar" -mtime +2 -delete
   tar -C "$a" -cf "$out.partial" . && mv "$out.partial" "$out"
   rm -rf "$work/rootfs" "$a"
   log "built $ref in $((SECONDS - t0)) s"
   echo "$out"
 }
 
-hash_of() { { cat "${BASH_SOURCE[0]}"; printf '%s\n' "$@"; } | sha256sum | cut -c1-12; }
+# An image's key: the build steps and its own recipe (not the rest of this file), and the inputs given.
+hash_of() { local recipe=$1; shift; { declare -f build apt_in_root in_root "$recipe"; printf '%s\n' "$@"; } | sha256sum | cut -c1-12; }
 PATH_DEFAULT=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 pause_root() {
@@ -132,16 +136,19 @@ mlflow_root() {
 minio_root() { tar -C "$work/rootfs" -xf "$BASE"; install -m 0755 "$E2E_MINIO" "$work/rootfs/usr/bin/minio"; }
 mc_root() { tar -C "$work/rootfs" -xf "$BASE"; install -m 0755 "$E2E_MC" "$work/rootfs/usr/bin/mc"; }
 
+# The archives this run selects, for node.sh to import (the cache holds other checkouts' keys too).
+rm -f "$OUT/selected.list.partial"
 base_id="$(stat -c %s "$BASE")"
 env_json() { python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' "$@"; }
-build pause "$PAUSE_REF" "$(hash_of pause "$(cat "$NODE_DIR/pause.c")")" pause_root \
+build pause "$PAUSE_REF" "$(hash_of pause_root "$(cat "$NODE_DIR/pause.c")")" pause_root \
   '{"Entrypoint": ["/pause"], "User": "65535:65535"}'
-build postgres "$POSTGRES_REF" "$(hash_of "$POSTGRES_REF" "$base_id" "$(cat "$NODE_DIR/postgres-entrypoint.sh")")" postgres_root \
+build postgres "$POSTGRES_REF" "$(hash_of postgres_root "$POSTGRES_REF" "$base_id" "$(cat "$NODE_DIR/postgres-entrypoint.sh")")" postgres_root \
   "{\"Entrypoint\": [\"docker-entrypoint.sh\"], \"Cmd\": [\"postgres\"], \"StopSignal\": \"SIGINT\",
     \"Env\": $(env_json "PATH=$PATH_DEFAULT:/usr/lib/postgresql/15/bin" PGDATA=/var/lib/postgresql/data LANG=C.UTF-8)}"
-build mlflow "$MLFLOW_REF" "$(hash_of "$MLFLOW_REF" "$base_id" "$(cat "$LOCK")")" mlflow_root \
+build mlflow "$MLFLOW_REF" "$(hash_of mlflow_root "$MLFLOW_REF" "$base_id" "$(cat "$LOCK")")" mlflow_root \
   "{\"Env\": $(env_json "PATH=/opt/mlflow/bin:$PATH_DEFAULT" LANG=C.UTF-8), \"WorkingDir\": \"/\"}"
-build minio "$MINIO_REF" "$(hash_of "$MINIO_REF" "$base_id" "$(cat "$(dirname "$E2E_MINIO")/.stamp")")" minio_root \
+build minio "$MINIO_REF" "$(hash_of minio_root "$MINIO_REF" "$base_id" "$(cat "$(dirname "$E2E_MINIO")/.stamp")")" minio_root \
   "{\"Entrypoint\": [\"minio\"], \"Env\": $(env_json "PATH=$PATH_DEFAULT")}"
-build mc "$MC_REF" "$(hash_of "$MC_REF" "$base_id" "$(cat "$(dirname "$E2E_MC")/.stamp")")" mc_root \
+build mc "$MC_REF" "$(hash_of mc_root "$MC_REF" "$base_id" "$(cat "$(dirname "$E2E_MC")/.stamp")")" mc_root \
   "{\"Entrypoint\": [\"mc\"], \"Env\": $(env_json "PATH=$PATH_DEFAULT")}"
+mv "$OUT/selected.list.partial" "$OUT/selected.list"

@@ -260,10 +260,10 @@ EOF
   # A killed run's containers and sandboxes (their processes are gone).
   local c
   for c in $("${ctr[@]}" containers ls -q); do "${ctr[@]}" containers rm "$c" >/dev/null 2>&1 || true; done
-  # The images images.sh built, imported when new or changed.
+  # The images images.sh selected last (build.sh runs it under the same lock), imported when new or changed.
   local tar name stamp
-  for tar in "$NODE_CACHE"/images/*-*.tar; do
-    [[ "$(basename "$tar")" == base-* ]] && continue
+  [ -s "$NODE_CACHE/images/selected.list" ] || { log "no images: run e2e/node/build.sh first"; return 1; }
+  for tar in $(cat "$NODE_CACHE/images/selected.list"); do
     name="$(basename "$tar" .tar)"; name="${name%-*}"
     stamp="$CTR_ROOT/imported-$name"
     [ "$(cat "$stamp" 2>/dev/null)" = "$(basename "$tar")" ] && continue
