@@ -409,6 +409,18 @@ def policy_allows(source: Optional[Pod], destination: Pod, port: int, source_ip:
     return False
 
 
+def policy_allows_to_ip(source: Pod, ip: str, port: int) -> bool:
+    """netpol-analyzer, as policy_allows: does a TCP connection from `source` to `ip`:`port`, an address
+    outside the pod network, pass the source's egress policies?"""
+    args = [os.environ["NODE_NETPOL"], "eval", "-q", "-k", os.environ["NODE_KUBECONFIG"], "-s", source.name, "-n", source.namespace,
+            "--destination-ip", ip, "-p", str(port)]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    verdict = result.stdout.strip().rsplit(":", 1)[-1].strip()
+    if result.returncode != 0 or verdict not in ("true", "false"):
+        raise RuntimeError(f"k8snetpolicy eval failed ({result.returncode}): {result.stdout}{result.stderr}")
+    return verdict == "true"
+
+
 def probe_pod(name: str, labels: Mapping[str, str], image: str) -> Pod:
     """A pod with a workload's pod labels (so the same NetworkPolicies select it) that only sleeps, to
     open connections from. Not for labels a controller selects (a ReplicaSet would adopt it)."""
