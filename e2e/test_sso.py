@@ -28,6 +28,7 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -36,8 +37,8 @@ import urllib.request
 import pytest
 import yaml
 
-from node.stack import (E2E, NODE_IP, REPO, Pod, Stack, connect_from_node, connect_from_pod, kubectl, policy_allows, policy_allows_to_ip,
-                        run_client)
+from node.stack import (E2E, NODE_IP, REPO, Pod, Stack, connect_from_node, connect_from_pod, kget, kubectl, policy_allows,
+                        policy_allows_to_ip, run_client, wait_until)
 
 pytestmark = pytest.mark.stack
 
@@ -211,6 +212,28 @@ class Browser:
 
     def session_cookie(self):
         return next((c for c in self.cookies if c.name == "_mlflow_oauth2"), None)
+
+
+class HealthProbe(threading.Thread):
+    """GET /health through the NodePort every 50 ms until stopped; `failures` lists what was not a 200."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.stopped, self.count, self.failures = threading.Event(), 0, []
+
+    def run(self):
+        while not self.stopped.wait(0.05):
+            self.count += 1
+            try:
+                status = fetch(UI + "/health", timeout=5)[0]
+            except OSError as error:
+                status = type(getattr(error, "reason", error)).__name__
+            if status != 200:
+                self.failures.append(f"{time.strftime('%H:%M:%S')} {status}")
+
+    def stop(self):
+        self.stopped.set()
+        self.join()
 
 
 def timed(call, n: int = 20):
@@ -477,10 +500,20 @@ class TestSingleSignOn:
         assert result.returncode == 0, result.stdout + result.stderr
         stack.apply(dist)
         assert base64.urlsafe_b64decode(stack.secret()["OAUTH2_PROXY_COOKIE_SECRET"]) == base64.b64decode(key)
-        started = time.monotonic()
-        kubectl("rollout", "restart", f"deployment/{stack.deployment['metadata']['name']}")
-        stack.wait_rollout(stack.deployment)
-        rollout = time.monotonic() - started
+        probe = HealthProbe()
+        probe.start()
+        try:
+            started = time.monotonic()
+            kubectl("rollout", "restart", f"deployment/{stack.deployment['metadata']['name']}")
+            stack.wait_rollout(stack.deployment)
+            rollout = time.monotonic() - started
+            # Until then a terminating pod, with the old key, can still take a connection.
+            selector = stack.selector(stack.deployment)
+            wait_until("the old server pods are gone", lambda: not [
+                p for p in kget("pods", "-l", selector)["items"] if p["metadata"].get("deletionTimestamp")], 120)
+        finally:
+            probe.stop()
+        self.state["rollout_probe"] = probe
         browser = Browser()
         status, url, body, took = browser.login(ALICE)
         assert status == 200 and url == UI + "/", (status, url, body[:300])
@@ -488,7 +521,15 @@ class TestSingleSignOn:
         assert fetch(UI + API, headers={"Cookie": self.state["cookie"]})[0] == 401
         report(capsys, f"re-keyed: rollout restart {rollout:.0f}s, then browser login (alice) {took:.2f}s; the old session cookie gets 401")
 
-    def test_10_an_expired_token_is_refused(self, sso, capsys):
+    @pytest.mark.xfail(reason="lib: the oauth2-proxy sidecar, the Service's backend under sso, has no preStop delay: it closes its "
+                              "port on SIGTERM before kube-proxy has dropped the terminating pod (e2e/README.md)")
+    def test_10_the_rollout_refused_no_request(self, sso, capsys):
+        probe = self.state["rollout_probe"]
+        report(capsys, f"GET /health through the NodePort every 50 ms during that rollout: {len(probe.failures)} of {probe.count} failed "
+                       f"{probe.failures[:5]}")
+        assert probe.failures == [], probe.failures[:10]
+
+    def test_11_an_expired_token_is_refused(self, sso, capsys):
         token = self.state["expiring"]
         wait = claims(token)["exp"] - time.time() + 1
         if wait > 0:
