@@ -1,10 +1,12 @@
-"""Single sign-on, run for real: the app synthesized from configuration only (mlflow.yaml `sso:` plus the
-.env's OAUTH2_PROXY_CLIENT_SECRET and OAUTH2_PROXY_COOKIE_SECRET), the server pod's two containers as
-written (MLflow on the pod's loopback, the oauth2-proxy sidecar in front of it: the program of the pinned
-image, built by e2e/setup-sso.sh), and dex as the company's OpenID Connect provider.
+"""Single sign-on on the real node: the app synthesized from configuration only (mlflow.yaml `sso:` plus the
+.env's OAUTH2_PROXY_CLIENT_SECRET and OAUTH2_PROXY_COOKIE_SECRET) and applied with `kubectl apply -f`;
+the server pod's two containers as written (MLflow on the pod's loopback, the oauth2-proxy sidecar in
+front of it: the image under the pinned name holds the program e2e/setup-sso.sh builds), and dex as the
+company's OpenID Connect provider.
 
-The provider is outside the cluster, on an address of the node that no pod has (10.213.31.1, on a bridge
-of its own), configured by e2e/fixtures/dex.yaml: users alice@example.com (group mlflow-users),
+The provider is outside the cluster, a process on the node listening on an address no pod has
+(10.213.31.1, on a bridge of its own; the pods reach it through their default route, the node), configured
+by e2e/fixtures/dex.yaml: users alice@example.com (group mlflow-users),
 bob@example.com (group sales) and carol@elsewhere.org (group mlflow-users, another e-mail domain), all
 with the password "password"; clients `mlflow` (the stack's), `other-app` and the public `mlflow-cli`.
 The stack allows group mlflow-users and domain example.com and accepts `mlflow-cli` as an audience.
@@ -13,6 +15,8 @@ A browser is urllib with a cookie jar that follows redirects; a data scientist's
 provider's token endpoint (password grant) and goes to the MLflow client as MLFLOW_TRACKING_TOKEN.
 Tests share one stack and run in file order; the measured login and token flows are printed."""
 import base64
+import glob
+import hashlib
 import html
 import http.cookiejar
 import json
@@ -24,6 +28,7 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -32,15 +37,14 @@ import urllib.request
 import pytest
 import yaml
 
-from harness import netpol
-from harness.cluster import Network
-from harness.stack import E2E, REPO, Stack, run_client
+from node.stack import (E2E, NODE_IP, REPO, Pod, Stack, connect_from_node, connect_from_pod, kget, kubectl, policy_allows,
+                        policy_allows_to_ip, run_client, wait_until)
 
 pytestmark = pytest.mark.stack
 
-IDP_SUBNET, IDP_IP, IDP_PORT = "10.213.31.0/24", "10.213.31.1", 5556
+IDP_BRIDGE, IDP_IP, IDP_PORT = "mle2sso0", "10.213.31.1", 5556
 ISSUER = f"http://{IDP_IP}:{IDP_PORT}/dex"
-STACK_SUBNET, NODE_IP, NODE_PORT = "10.213.30.0/24", "10.213.30.1", 30313
+NODE_PORT = 30313
 UI = f"http://{NODE_IP}:{NODE_PORT}"
 REDIRECT_URL = f"{UI}/oauth2/callback"
 PASSWORD = "password"
@@ -69,13 +73,19 @@ def sso_programs(setup_env):
 
 # --- the provider ------------------------------------------------------------------------------------------------
 
+def ip(*args: str, check: bool = True) -> None:
+    subprocess.run(["ip", *args], check=check, capture_output=True)
+
+
 class Provider:
     """dex on the node's address outside every pod network, with the fixture's users and clients."""
 
     def __init__(self, dex: str):
         self.dir = tempfile.mkdtemp(prefix="cdk8s-mlflow-idp-")
-        self.network = Network("mle2si", IDP_SUBNET)
-        self.network.up()
+        ip("link", "delete", IDP_BRIDGE, check=False)  # a killed run's
+        ip("link", "add", IDP_BRIDGE, "type", "bridge")
+        ip("addr", "add", f"{IDP_IP}/24", "dev", IDP_BRIDGE)
+        ip("link", "set", IDP_BRIDGE, "up")
         self.client_secrets = {"mlflow": secrets.token_urlsafe(24), "other-app": secrets.token_urlsafe(24)}
         with open(os.path.join(E2E, "fixtures", "dex.yaml"), encoding="utf-8") as handle:
             config = yaml.safe_load(handle)
@@ -127,7 +137,7 @@ class Provider:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.network.down()
+        ip("link", "delete", IDP_BRIDGE, check=False)
         if os.environ.get("E2E_KEEP") != "1":
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -204,6 +214,28 @@ class Browser:
         return next((c for c in self.cookies if c.name == "_mlflow_oauth2"), None)
 
 
+class HealthProbe(threading.Thread):
+    """GET /health through the NodePort every 50 ms until stopped; `failures` lists what was not a 200."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.stopped, self.count, self.failures = threading.Event(), 0, []
+
+    def run(self):
+        while not self.stopped.wait(0.05):
+            self.count += 1
+            try:
+                status = fetch(UI + "/health", timeout=5)[0]
+            except OSError as error:
+                status = type(getattr(error, "reason", error)).__name__
+            if status != 200:
+                self.failures.append(f"{time.strftime('%H:%M:%S')} {status}")
+
+    def stop(self):
+        self.stopped.set()
+        self.join()
+
+
 def timed(call, n: int = 20):
     """Median and maximum seconds of n calls (each must succeed)."""
     times = []
@@ -221,10 +253,10 @@ def url_safe_key() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
-def standard_base64_key() -> str:
+def openssl_key() -> str:
     """A cookie key from `openssl rand -base64 32`, one with '+' or '/' in it (as three in four are)."""
     while True:
-        key = base64.b64encode(secrets.token_bytes(32)).decode()
+        key = subprocess.run(["openssl", "rand", "-base64", "32"], check=True, capture_output=True, text=True).stdout.strip()
         if "+" in key or "/" in key:
             return key
 
@@ -253,25 +285,45 @@ def synth_app(workdir: str, client_secret: str, cookie_secret: str):
 
 @pytest.fixture(scope="module")
 def sso(sso_programs, tmp_path_factory):
-    """The provider, then the app's stack with its server pod ready."""
+    """The provider, then the app's stack applied and rolled out."""
     provider = Provider(sso_programs[0])
     stack = None
     try:
         result, dist = synth_app(str(tmp_path_factory.mktemp("sso")), provider.client_secrets["mlflow"], url_safe_key())
         assert result.returncode == 0, result.stdout + result.stderr
-        stack = Stack(dist, tag="mle2ss", subnet=STACK_SUBNET)
-        assert stack.node_ip == NODE_IP
-        stack.start_stores()
-        code, pod = stack.run_bucket_job()
-        assert code == 0, pod.log("mc")
+        stack = Stack(dist)
+        assert stack.tracking_uri == UI
         started = time.monotonic()
-        pods = stack.start_servers()
-        stack.server_ready_s = time.monotonic() - started
-        yield stack, provider, pods[0]
+        stack.apply()
+        stack.wait_ready()
+        stack.ready_after_s = time.monotonic() - started
+        code, pod = stack.job_result(stack.job["metadata"]["name"], "mc")
+        assert code == 0, pod.log("mc")
+        yield stack, provider
     finally:
         if stack is not None:
-            stack.close()
+            stack.delete()
         provider.close()
+
+
+def main_pid(pod: Pod, container: str) -> int:
+    """The node's pid of the container's first process, found through the container's cgroup."""
+    status = next(s for s in pod.get()["status"]["containerStatuses"] if s["name"] == container)
+    cid = status["containerID"].split("://", 1)[1]
+    pids = set()
+    for path in glob.glob(f"/sys/fs/cgroup/*/cdk8s-mlflow-node/**/{cid}/cgroup.procs", recursive=True):  # node.sh's cgroup root
+        with open(path) as handle:
+            pids.update(int(p) for p in handle.read().split())
+    for pid in pids:
+        with open(f"/proc/{pid}/status") as handle:
+            if next(line for line in handle if line.startswith("NSpid:")).split()[-1] == "1":
+                return pid
+    raise AssertionError(f"no first process of {pod.name}/{container} among {sorted(pids)}")
+
+
+def sha256(path: str) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
 
 
 def report(capsys, line: str) -> None:
@@ -283,29 +335,31 @@ class TestSingleSignOn:
     state = {}
 
     def test_1_server_pod_is_mlflow_on_loopback_behind_the_proxy(self, sso, capsys):
-        stack, _, pod = sso
+        stack, _ = sso
         spec = stack.deployment["spec"]["template"]["spec"]
         assert [c["name"] for c in spec["containers"]] == ["mlflow", "oauth2-proxy"]
         mlflow = next(c for c in spec["containers"] if c["name"] == "mlflow")
         proxy = next(c for c in spec["containers"] if c["name"] == "oauth2-proxy")
         assert mlflow["args"][mlflow["args"].index("--host") + 1] == "127.0.0.1"
         assert proxy["image"] == "quay.io/oauth2-proxy/oauth2-proxy:v7.15.3"
-        target = stack.service["spec"]["ports"][0]["targetPort"]
+        target = stack.one("Service", "tracking-server")["spec"]["ports"][0]["targetPort"]
         assert target in (4180, "http") and any(p["containerPort"] == 4180 and p.get("name") == "http" for p in proxy["ports"]), (target, proxy["ports"])
         # The sidecar is the pinned version's program, running with the manifest's identity.
         out = subprocess.run([os.environ["E2E_OAUTH2_PROXY"], "--version"], capture_output=True, text=True).stdout
         assert "v7.15.3" in out, out
-        proc = pod.containers["oauth2-proxy"].proc
-        assert os.path.realpath(f"/proc/{proc.pid}/exe") == os.path.realpath(os.environ["E2E_OAUTH2_PROXY"])
-        with open(f"/proc/{proc.pid}/status") as handle:
-            uids = next(line for line in handle if line.startswith("Uid:")).split()[1:]
-        assert uids[0] == "65532", uids
-        # Nothing but the proxy is reachable from outside the pod: MLflow's port on the pod address is closed.
-        status, _, _ = fetch(f"http://{pod.ip}:4180/ping")
-        assert status == 200
-        with pytest.raises(OSError):
-            urllib.request.build_opener(urllib.request.ProxyHandler({})).open(f"http://{pod.ip}:5000/health", timeout=5)
-        report(capsys, f"server pod ready (migrate + MLflow + oauth2-proxy) in {stack.server_ready_s:.1f}s")
+        for pod in stack.server_pods():
+            pid = main_pid(pod, "oauth2-proxy")
+            assert sha256(f"/proc/{pid}/exe") == sha256(os.environ["E2E_OAUTH2_PROXY"])
+            with open(f"/proc/{pid}/status") as handle:
+                uids = next(line for line in handle if line.startswith("Uid:")).split()[1:]
+            assert uids[0] == "65532", uids
+            # MLflow answers on the pod's loopback; from outside the pod only the proxy is reachable.
+            health = pod.exec("mlflow", ["python", "-c", "import urllib.request as u; print(u.urlopen('http://127.0.0.1:5000/health', timeout=10).read().decode())"])
+            assert health.stdout.decode().strip() == "OK", health.stderr.decode()
+            status, _, _ = fetch(f"http://{pod.ip}:4180/ping")
+            assert status == 200
+            assert connect_from_node(pod.ip, 5000) == "refused"
+        report(capsys, f"stack Ready {stack.ready_after_s:.1f}s after kubectl apply (PostgreSQL, MinIO, bucket Job, 2 server pods: migrate + MLflow + oauth2-proxy)")
 
     def test_2_health_stays_open_and_only_health(self, sso):
         status, _, body = fetch(UI + "/health")
@@ -350,12 +404,13 @@ class TestSingleSignOn:
         status, url, _ = browser.open(UI + "/")
         assert status == 200 and url == UI + "/"
         cookie = f"_mlflow_oauth2={browser.session_cookie().value}"
+        self.state["cookie"] = cookie
         median, worst = timed(lambda: fetch(UI + API, headers={"Cookie": cookie})[0] == 200 or pytest.fail("cookie refused"))
         self.state["cookie_api"] = (median, worst)
         report(capsys, f"browser login (alice) {took:.2f}s, {len(hops)} requests: {' -> '.join(urllib.parse.urlparse(h).path for h in hops)}")
 
     def test_5_client_workflow_with_a_provider_token(self, sso, capsys):
-        stack, provider, _ = sso
+        stack, provider = sso
         started = time.monotonic()
         tokens = provider.token(ALICE)
         grant = time.monotonic() - started
@@ -388,7 +443,7 @@ class TestSingleSignOn:
                        f"session cookie {cookie_median * 1000:.1f}/{cookie_worst * 1000:.1f} ms; GET /health (no auth) {open_median * 1000:.1f} ms")
 
     def test_6_no_token_and_another_clients_token_are_refused(self, sso):
-        stack, provider, _ = sso
+        stack, provider = sso
         written = self.state["written"]
         other = provider.token(ALICE, client="other-app")["id_token"]
         assert claims(other)["aud"] == "other-app" and claims(other)["email"] == ALICE
@@ -407,7 +462,7 @@ class TestSingleSignOn:
         assert fetch(UI + API, headers=bearer(forged))[0] in (401, 403)
 
     def test_7_users_outside_the_allowed_group_or_domain_are_refused(self, sso):
-        stack, provider, _ = sso
+        stack, provider = sso
         for user in (BOB, CAROL):
             browser = Browser()
             status, url, body, _ = browser.login(user)
@@ -423,7 +478,58 @@ class TestSingleSignOn:
             with pytest.raises(AssertionError):
                 run_client(stack.tracking_uri, "verify", json.dumps(self.state["written"]), env={"MLFLOW_TRACKING_TOKEN": token}, timeout=300)
 
-    def test_8_an_expired_token_is_refused(self, sso, capsys):
+    def test_8_network_policies_admit_the_provider_and_the_proxy_port_only(self, sso):
+        """What the policies say (netpol-analyzer on the live pods: no policy engine runs on this kernel), and
+        the needed connections opened for real."""
+        stack, _ = sso
+        server = stack.server_pods()[0]
+        assert connect_from_pod(server, "mlflow", IDP_IP, IDP_PORT) == "connected"
+        assert policy_allows_to_ip(server, IDP_IP, IDP_PORT)
+        assert policy_allows(None, server, 4180)
+        # MLflow's own port is for the pod's loopback only.
+        assert not policy_allows(None, server, 5000)
+        assert not policy_allows_to_ip(server, IDP_IP, 443)
+
+    def test_9_a_new_cookie_key_from_openssl_rand_base64_after_apply_and_restart(self, sso, tmp_path, capsys):
+        """The README's rotation with a key from `openssl rand -base64 32` (with '+' or '/', which oauth2-proxy
+        does not decode): new key in .env, synth, `kubectl apply -f dist`, `kubectl rollout restart`. The proxy
+        starts with it, a browser signs in, and sessions signed with the old key are over."""
+        stack, provider = sso
+        key = openssl_key()
+        result, dist = synth_app(str(tmp_path / "app"), provider.client_secrets["mlflow"], key)
+        assert result.returncode == 0, result.stdout + result.stderr
+        stack.apply(dist)
+        assert base64.urlsafe_b64decode(stack.secret()["OAUTH2_PROXY_COOKIE_SECRET"]) == base64.b64decode(key)
+        probe = HealthProbe()
+        probe.start()
+        try:
+            started = time.monotonic()
+            kubectl("rollout", "restart", f"deployment/{stack.deployment['metadata']['name']}")
+            stack.wait_rollout(stack.deployment)
+            rollout = time.monotonic() - started
+            # Until then a terminating pod, with the old key, can still take a connection.
+            selector = stack.selector(stack.deployment)
+            wait_until("the old server pods are gone", lambda: not [
+                p for p in kget("pods", "-l", selector)["items"] if p["metadata"].get("deletionTimestamp")], 120)
+        finally:
+            probe.stop()
+        self.state["rollout_probe"] = probe
+        browser = Browser()
+        status, url, body, took = browser.login(ALICE)
+        assert status == 200 and url == UI + "/", (status, url, body[:300])
+        assert browser.session_cookie() is not None
+        assert fetch(UI + API, headers={"Cookie": self.state["cookie"]})[0] == 401
+        report(capsys, f"re-keyed: rollout restart {rollout:.0f}s, then browser login (alice) {took:.2f}s; the old session cookie gets 401")
+
+    @pytest.mark.xfail(reason="lib: the oauth2-proxy sidecar, the Service's backend under sso, has no preStop delay: it closes its "
+                              "port on SIGTERM before kube-proxy has dropped the terminating pod (e2e/README.md)")
+    def test_10_the_rollout_refused_no_request(self, sso, capsys):
+        probe = self.state["rollout_probe"]
+        report(capsys, f"GET /health through the NodePort every 50 ms during that rollout: {len(probe.failures)} of {probe.count} failed "
+                       f"{probe.failures[:5]}")
+        assert probe.failures == [], probe.failures[:10]
+
+    def test_11_an_expired_token_is_refused(self, sso, capsys):
         token = self.state["expiring"]
         wait = claims(token)["exp"] - time.time() + 1
         if wait > 0:
@@ -431,15 +537,3 @@ class TestSingleSignOn:
         status, _, body = fetch(UI + API, headers=bearer(token))
         assert status in (401, 403), (status, body[:200])
         report(capsys, f"the first token is refused once expired (waited {max(wait, 0):.0f}s more for it)")
-
-    def test_9_network_policies_admit_the_provider_and_the_proxy_port_only(self, sso):
-        stack, _, pod = sso
-        manifests = stack.manifests
-        server = netpol.workload_endpoint(manifests, stack.deployment, pod.ip)
-        provider = netpol.Endpoint({}, "", ip=IDP_IP)
-        node = netpol.Endpoint({}, "", ip=NODE_IP)
-        assert netpol.check(manifests, server, provider, IDP_PORT) is None
-        assert netpol.check(manifests, node, server, 4180) is None
-        # MLflow's own port is for the pod's loopback only.
-        assert netpol.check(manifests, node, server, 5000) is not None
-        assert netpol.check(manifests, server, provider, 443) is not None

@@ -142,6 +142,15 @@ mc_root() { tar -C "$work/rootfs" -xf "$BASE"; install -m 0755 "$E2E_MC" "$work/
 old_mlflow_root() { local LOCK="$E2E_DIR/locks/mlflow-3.17.2.txt" MLFLOW_REF="$OLD_MLFLOW_REF"; mlflow_root; }
 seaweedfs_root() { tar -C "$work/rootfs" -xf "$BASE"; install -m 0755 "$E2E_WEED" "$work/rootfs/usr/bin/weed"; }
 
+# As upstream's distroless static root: the program, the nonroot user (65532), CA certificates, /tmp.
+oauth2_proxy_root() {
+  install -D -m 0755 "$E2E_OAUTH2_PROXY" "$work/rootfs/bin/oauth2-proxy"
+  install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$work/rootfs/etc/ssl/certs/ca-certificates.crt"
+  install -d -m 1777 "$work/rootfs/tmp"
+  printf 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$work/rootfs/etc/passwd"
+  printf 'root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n' >"$work/rootfs/etc/group"
+}
+
 # The archives this run selects, for node.sh to import (the cache holds other checkouts' keys too).
 rm -f "$OUT/selected.list.partial"
 base_id="$(stat -c %s "$BASE")"
@@ -161,4 +170,11 @@ build mlflow3172 "$OLD_MLFLOW_REF" "$(hash_of old_mlflow_root "$(declare -f mlfl
   old_mlflow_root "{\"Env\": $(env_json "PATH=/opt/mlflow/bin:$PATH_DEFAULT" LANG=C.UTF-8), \"WorkingDir\": \"/\"}"
 build seaweedfs "$SEAWEEDFS_REF" "$(hash_of seaweedfs_root "$SEAWEEDFS_REF" "$base_id" "$(cat "$(dirname "$E2E_WEED")/.stamp")")" seaweedfs_root \
   "{\"Entrypoint\": [\"weed\"], \"Env\": $(env_json "PATH=$PATH_DEFAULT")}"
+
+# The single sign-on sidecar (test_sso.py), from the program e2e/setup-sso.sh builds.
+eval "$(bash "$E2E_DIR/setup-sso.sh" --print-env)"
+O2P_REF="$(pinned OAUTH2_PROXY)"
+[ -n "$O2P_REF" ] || { log "OAUTH2_PROXY is missing from lib/kit/images.ts"; exit 1; }
+build oauth2-proxy "$O2P_REF" "$(hash_of oauth2_proxy_root "$O2P_REF" "$(cat "$(dirname "$E2E_OAUTH2_PROXY")/.stamp")" "$(sha256sum </etc/ssl/certs/ca-certificates.crt)")" oauth2_proxy_root \
+  '{"Entrypoint": ["/bin/oauth2-proxy"], "User": "65532:65532"}'
 mv "$OUT/selected.list.partial" "$OUT/selected.list"
