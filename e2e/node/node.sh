@@ -26,7 +26,7 @@ POD_CIDR=10.213.64.0/24
 SERVICE_CIDR=10.213.96.0/24
 CGROUP_ROOT=cdk8s-mlflow-node
 CTR_ROOT="$NODE_CACHE/containerd"
-PV_COUNT="${NODE_PV_COUNT:-16}"
+PV_COUNT="${NODE_PV_COUNT:-48}"
 # Host settings the node's programs change (kubelet: vm/kernel; kube-proxy: route_localnet, conntrack);
 # their values are saved before the start and put back at the stop.
 SYSCTLS=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables
