@@ -59,3 +59,19 @@ test('a code cache that V8 refuses (corrupt, or from another Node) is made again
   expect(fs.readFileSync(codeCache).equals(Buffer.alloc(4096, 7))).toBe(false);
   expect(fs.statSync(codeCache).size).toBeGreaterThan(100_000);
 });
+
+test('once the inputs are two seconds old their stat stands in for their hash, and an edit that keeps size and modification time still counts', async () => {
+  const statRecord = path.join(build, 'main.js.stat');
+  await new Promise((resolve) => setTimeout(resolve, 2100));
+  const first = synth(); // hashes the inputs and records their stat
+  expect(fs.existsSync(statRecord)).toBe(true);
+  const before = inode(bundle);
+  expect(synth()).toBe(first);
+  expect(inode(bundle)).toBe(before);
+  const images = path.join(project, 'lib', 'kit', 'images.ts');
+  const { atime, mtime } = fs.statSync(images);
+  fs.writeFileSync(images, fs.readFileSync(images, 'utf8').replace('v3.18.0-full', 'v3.18.1-full'));
+  fs.utimesSync(images, atime, mtime); // what `cp -p` or an archive would leave: only the change time differs
+  expect(synth()).toContain('ghcr.io/mlflow/mlflow:v3.18.1-full');
+  expect(inode(bundle)).not.toBe(before);
+});
