@@ -13,7 +13,9 @@
 function stringifier(YAML) {
   const schema = new YAML.Document(null, { version: '1.1' }).schema;
   // What another YAML 1.1 type (a number, a boolean, null, a date, ...) would read as its own.
-  const otherTypes = [...schema.tags, ...(schema.compat ?? [])].filter((t) => t.default && t.tag !== 'tag:yaml.org,2002:str' && t.test).map((t) => t.test);
+  const tests = [...schema.tags, ...(schema.compat ?? [])].filter((t) => t.default && t.tag !== 'tag:yaml.org,2002:str' && t.test).map((t) => t.test);
+  if (tests.some((re) => re.flags)) throw new Error('a YAML 1.1 tag test with flags');
+  const otherType = new RegExp(tests.map((re) => `(?:${re.source})`).join('|'));
 
   // Characters yaml writes only as escapes in double quotes (yaml's stringifyString).
   // eslint-disable-next-line no-control-regex
@@ -28,7 +30,7 @@ function stringifier(YAML) {
   /** A one-line string: plain when YAML reads it back as this string, else quoted. */
   function inline(s) {
     if (s === '<<') return s; // yaml takes it for the merge key and writes it bare
-    if (/^[\n\t ,[\]{}#&*!|>'"%@`]|^[?-]$|^[?-][ \t]|[\n:][ \t]|[ \t]\n|[\n\t ]#|[\n\t :]$/.test(s) || otherTypes.some((re) => re.test(s))) {
+    if (/^[\n\t ,[\]{}#&*!|>'"%@`]|^[?-]$|^[?-][ \t]|[\n:][ \t]|[ \t]\n|[\n\t ]#|[\n\t :]$/.test(s) || otherType.test(s)) {
       // yaml's quotedString: single quotes only when the string has a double quote and no single one
       return s.includes('"') && !s.includes("'") ? `'${s}'` : JSON.stringify(s);
     }
