@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Synth benchmarks; prints medians. Not a test: numbers depend on the machine.
 //  1. The README's synth command (`npm run --silent synth`) and the process it runs
-//     (`node scripts/synth.js`), and, given --chart, `helm template` of that chart: the commands
+//     (`node scripts/synth.js`, with the NODE_OPTIONS npm gives it), also with a settings file
+//     (mlflow.example.yaml), and, given --chart, `helm template` of that chart: the commands
 //     alternated in one run (each round in the reverse order of the one before), medians and ratios.
 //  2. In-process synth of 1, 10 and 100 stacks in one app: time and peak memory, each in a fresh process.
 // Usage: npm run bench -- [--runs N] [--chart DIR [--helm BIN] [helm template flags...]] [--only-commands]
@@ -37,10 +38,17 @@ const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.le
 const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlflow-bench-'));
 process.on('exit', () => fs.rmSync(outdir, { recursive: true, force: true }));
 const env = { ...process.env, CDK8S_CHECK_UPGRADE: 'false', CDK8S_OUTDIR: outdir, MLFLOW_ENV_FILE: '.env.example' };
+// `npm run synth` starts `node scripts/synth.js` with npm's node-options (.npmrc) as NODE_OPTIONS: so
+// does the bench, run through npm or not.
+if (process.env.npm_lifecycle_event === undefined) {
+  const nodeOptions = execFileSync('npm', ['config', 'get', 'node-options'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  if (nodeOptions && nodeOptions !== 'null' && nodeOptions !== 'undefined') env.NODE_OPTIONS = nodeOptions;
+}
 
 const commands = [
   { label: 'npm run --silent synth', cmd: 'npm', args: ['run', '--silent', 'synth'] },
   { label: 'node scripts/synth.js', cmd: process.execPath, args: ['scripts/synth.js'] },
+  { label: 'same, with mlflow.example.yaml', cmd: process.execPath, args: ['scripts/synth.js'], env: { ...env, MLFLOW_CONFIG_FILE: 'mlflow.example.yaml' } },
 ];
 // Node (up to 22) reads and parses NODE_EXTRA_CA_CERTS, and its own root certificates, before running
 // any JavaScript: tens of milliseconds a process. Where it is set, show what that costs.
@@ -67,7 +75,7 @@ for (let round = 0; round < runs; round++) {
   for (const c of order) times.get(c).push(once(c));
 }
 
-console.log(`synth commands, alternated, ${runs} rounds (seconds, wall)`);
+console.log(`synth commands, alternated, ${runs} rounds (seconds, wall); NODE_OPTIONS=${env.NODE_OPTIONS ?? ''}`);
 console.log('command                         median     min     max');
 for (const c of commands) {
   const t = times.get(c);
