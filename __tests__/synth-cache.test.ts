@@ -20,8 +20,8 @@ const bundle = path.join(build, 'main.js');
 const codeCache = path.join(build, 'main.js.v8cache');
 const output = path.join(project, 'dist', 'mlflow.k8s.yaml');
 
-function synth(): string {
-  const env: NodeJS.ProcessEnv = { ...process.env, MLFLOW_ENV_FILE: '.env.example' };
+function synth(extraEnv: NodeJS.ProcessEnv = {}): string {
+  const env: NodeJS.ProcessEnv = { ...process.env, MLFLOW_ENV_FILE: '.env.example', ...extraEnv };
   delete env.CDK8S_OUTDIR;
   const result = spawnSync(process.execPath, ['scripts/synth.js'], { cwd: project, env, encoding: 'utf8' });
   expect(result.stderr).not.toMatch(/Error/);
@@ -38,6 +38,15 @@ test('the first synth builds the bundle and its code cache; the next one reuses 
   expect(fs.readFileSync(bundle, 'utf8')).not.toMatch(/require\("(cdk8s|cdk8s-plus-28|constructs|dotenv|yaml)"\)/);
   const [bundleInode, cacheInode] = [inode(bundle), inode(codeCache)];
   expect(synth()).toBe(first);
+  expect([inode(bundle), inode(codeCache)]).toEqual([bundleInode, cacheInode]);
+});
+
+test('a synth with a settings file keeps a code cache of its own (it runs the YAML parser and the schema check)', () => {
+  synth();
+  const [bundleInode, cacheInode] = [inode(bundle), inode(codeCache)];
+  fs.copyFileSync(path.join(root, 'mlflow.example.yaml'), path.join(project, 'settings.yaml'));
+  synth({ MLFLOW_CONFIG_FILE: 'settings.yaml' });
+  expect(fs.statSync(path.join(build, 'main.js.settings.v8cache')).size).toBeGreaterThan(fs.statSync(codeCache).size);
   expect([inode(bundle), inode(codeCache)]).toEqual([bundleInode, cacheInode]);
 });
 

@@ -22,7 +22,11 @@ const outdir = path.join(root, 'build', 'synth');
 const outfile = path.join(outdir, 'main.js');
 const stampFile = `${outfile}.sha256`;
 const statFile = `${outfile}.stat`;
-const cacheFile = `${outfile}.v8cache`;
+// A synth with a settings file runs code (the YAML parser, the schema check) one without never does: each
+// kind keeps a code cache of its own. Whether there is one is decided as main.ts decides it.
+const withSettings = Boolean(process.env.MLFLOW_CONFIG_FILE) || fs.existsSync('mlflow.yaml');
+const cacheFiles = [`${outfile}.v8cache`, `${outfile}.settings.v8cache`];
+const cacheFile = cacheFiles[withSettings ? 1 : 0];
 
 function inputs() {
   const files = ['main.ts', 'tsconfig.json', 'package-lock.json', 'node_modules/.package-lock.json', 'scripts/synth.js', 'scripts/synth-yaml.js'].map((f) => path.join(root, f));
@@ -129,7 +133,7 @@ async function build(files, stamp) {
     }],
   });
   fs.mkdirSync(outdir, { recursive: true });
-  fs.rmSync(cacheFile, { force: true });
+  for (const file of cacheFiles) fs.rmSync(file, { force: true });
   writeAtomic(outfile, result.outputFiles[0].contents);
   // The programs lib/ reads at synth time (lib/**/*.py) go next to the bundle, where its __dirname points.
   for (const file of files.filter((f) => f.endsWith('.py'))) fs.copyFileSync(file, path.join(outdir, path.basename(file)));
