@@ -50,6 +50,8 @@ const commands = [
   { label: 'node scripts/synth.js', cmd: process.execPath, args: ['scripts/synth.js'] },
   { label: 'same, with mlflow.example.yaml', cmd: process.execPath, args: ['scripts/synth.js'], env: { ...env, MLFLOW_CONFIG_FILE: 'mlflow.example.yaml' } },
 ];
+// NODE_OPTIONS with --import (as .npmrc's) runs the main module through the ES module loader: show what that costs.
+if (env.NODE_OPTIONS) commands.push({ label: 'same, NODE_OPTIONS unset', cmd: process.execPath, args: ['scripts/synth.js'], env: { ...env, NODE_OPTIONS: '' } });
 // Node (up to 22) reads and parses NODE_EXTRA_CA_CERTS, and its own root certificates, before running
 // any JavaScript: tens of milliseconds a process. Where it is set, show what that costs.
 if (process.env.NODE_EXTRA_CA_CERTS) {
