@@ -118,7 +118,7 @@ test('`npm run synth`, the README\'s command, writes what the synth process writ
 }, 30_000);
 
 test('its YAML is what cdk8s writes: the file, read back and written again by cdk8s, is the same bytes', () => {
-  for (const env of [{}, { MLFLOW_CONFIG_FILE: 'mlflow.example.yaml' }]) {
+  for (const env of [{}, { MLFLOW_CONFIG_FILE: 'mlflow.example.yaml' }] as Record<string, string>[]) {
     const result = synth({ MLFLOW_ENV_FILE: '.env.example', ...env });
     expect(result.status).toBe(0);
     const written = fs.readFileSync(path.join(result.outdir, 'mlflow.k8s.yaml'), 'utf8');
