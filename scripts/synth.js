@@ -4,11 +4,12 @@
 // esbuild turns main.ts, lib/ and their dependencies (cdk8s, cdk8s-plus-28, constructs and the rest)
 // into one CommonJS file, so a synth resolves and reads no module but that one. V8's code cache for
 // that file is kept beside it, so a synth compiles next to nothing either. In the bundle, the settings
-// file's schema is already compiled (ajv's standalone code for lib/config/schema-check.ts), and
-// child_process, which cdk8s loads for helm and URLs and a synth never uses, is loaded on first call.
+// file's schema is already compiled (ajv's standalone code for lib/config/schema-check.ts), cdk8s
+// writes its YAML through scripts/synth-yaml.js, and child_process, which cdk8s loads for helm and URLs
+// and a synth never uses, is loaded on first call.
 //
 // Never stale: the file is rebuilt whenever the content of main.ts, any file under lib/ or imports/,
-// tsconfig.json, this script, or the installed dependencies (package-lock.json and npm's own record of
+// tsconfig.json, this script, scripts/synth-yaml.js, or the installed dependencies (package-lock.json and npm's own record of
 // node_modules, node_modules/.package-lock.json) differs from what it was built from. The contents are
 // hashed only when a file's stat (inode, size, modification and change times) differs from the one
 // recorded at the last hash. A code cache that V8 refuses (another Node version, other flags) is made
@@ -142,8 +143,8 @@ async function build(files, stamp) {
 
 function run(built) {
   // A synth is over in a tenth of a second: code that V8's optimizing compiler (TurboFan) would compile
-  // in the background is run a few times and never again, so that compile is pure cost (a fifth of the
-  // synth's CPU here). Eight times the default budget keeps it out of one synth; a long-running app
+  // in the background is run a few times and never again, so that compile is pure cost (without the
+  // budget a synth takes an eighth longer here). Eight times the default budget keeps it out of one synth; a long-running app
   // (hundreds of stacks) still gets its hot code optimized.
   require('v8').setFlagsFromString('--interrupt-budget=540672');
 
