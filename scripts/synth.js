@@ -144,8 +144,8 @@ async function build(files, stamp) {
 function run(built) {
   // A synth is over in a tenth of a second: code that V8's optimizing compiler (TurboFan) would compile
   // in the background is run a few times and never again, so that compile is pure cost (without the
-  // budget a synth takes an eighth longer here). Eight times the default budget keeps it out of one synth; a long-running app
-  // (hundreds of stacks) still gets its hot code optimized.
+  // budget a synth takes an eighth longer here). Eight times the default budget keeps it out of one
+  // synth; a long-running app (hundreds of stacks) still gets its hot code optimized.
   require('v8').setFlagsFromString('--interrupt-budget=540672');
 
   // What `require(outfile)` does, with V8's code cache read before and written after the first run.
