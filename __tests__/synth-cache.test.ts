@@ -20,8 +20,8 @@ const bundle = path.join(build, 'main.js');
 const codeCache = path.join(build, 'main.js.v8cache');
 const output = path.join(project, 'dist', 'mlflow.k8s.yaml');
 
-function synth(): string {
-  const env: NodeJS.ProcessEnv = { ...process.env, MLFLOW_ENV_FILE: '.env.example' };
+function synth(extraEnv: NodeJS.ProcessEnv = {}): string {
+  const env: NodeJS.ProcessEnv = { ...process.env, MLFLOW_ENV_FILE: '.env.example', ...extraEnv };
   delete env.CDK8S_OUTDIR;
   const result = spawnSync(process.execPath, ['scripts/synth.js'], { cwd: project, env, encoding: 'utf8' });
   expect(result.stderr).not.toMatch(/Error/);
@@ -38,6 +38,15 @@ test('the first synth builds the bundle and its code cache; the next one reuses 
   expect(fs.readFileSync(bundle, 'utf8')).not.toMatch(/require\("(cdk8s|cdk8s-plus-28|constructs|dotenv|yaml)"\)/);
   const [bundleInode, cacheInode] = [inode(bundle), inode(codeCache)];
   expect(synth()).toBe(first);
+  expect([inode(bundle), inode(codeCache)]).toEqual([bundleInode, cacheInode]);
+});
+
+test('a synth with a settings file keeps a code cache of its own (it runs the YAML parser and the schema check)', () => {
+  synth();
+  const [bundleInode, cacheInode] = [inode(bundle), inode(codeCache)];
+  fs.copyFileSync(path.join(root, 'mlflow.example.yaml'), path.join(project, 'settings.yaml'));
+  synth({ MLFLOW_CONFIG_FILE: 'settings.yaml' });
+  expect(fs.statSync(path.join(build, 'main.js.settings.v8cache')).size).toBeGreaterThan(fs.statSync(codeCache).size);
   expect([inode(bundle), inode(codeCache)]).toEqual([bundleInode, cacheInode]);
 });
 
@@ -58,4 +67,20 @@ test('a code cache that V8 refuses (corrupt, or from another Node) is made again
   expect(synth()).toBe(expected);
   expect(fs.readFileSync(codeCache).equals(Buffer.alloc(4096, 7))).toBe(false);
   expect(fs.statSync(codeCache).size).toBeGreaterThan(100_000);
+});
+
+test('once the inputs are two seconds old their stat stands in for their hash, and an edit that keeps size and modification time still counts', async () => {
+  const statRecord = path.join(build, 'main.js.stat');
+  await new Promise((resolve) => setTimeout(resolve, 2100));
+  const first = synth(); // hashes the inputs and records their stat
+  expect(fs.existsSync(statRecord)).toBe(true);
+  const before = inode(bundle);
+  expect(synth()).toBe(first);
+  expect(inode(bundle)).toBe(before);
+  const images = path.join(project, 'lib', 'kit', 'images.ts');
+  const { atime, mtime } = fs.statSync(images);
+  fs.writeFileSync(images, fs.readFileSync(images, 'utf8').replace('v3.18.0-full', 'v3.18.1-full'));
+  fs.utimesSync(images, atime, mtime); // what `cp -p` or an archive would leave: only the change time differs
+  expect(synth()).toContain('ghcr.io/mlflow/mlflow:v3.18.1-full');
+  expect(inode(bundle)).not.toBe(before);
 });

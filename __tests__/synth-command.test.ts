@@ -2,7 +2,9 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { Yaml } from 'cdk8s';
 import { parseAllDocuments } from 'yaml';
+import { AppConfig } from '../lib';
 
 /** The README's synth command, run as a user runs it: a real process, real files. */
 const root = path.resolve(__dirname, '..');
@@ -103,6 +105,42 @@ test('a settings file in the environment is read, and its mistakes are one line 
   const bad = synth({ MLFLOW_CONFIG_FILE: settings });
   expect(bad.status).toBe(1);
   expect(bad.stderr).toBe(`error: ${settings} line 2: unknown key server.nodeport (did you mean nodePort?); allowed in server: image, replicas, workers, nodePort, exposure, publicHosts, allowedHosts, corsAllowedOrigins, artifactServing, databaseWaitTimeout, resources, autoscaling, gateway, jobs, workspaces, telemetry\n`);
+});
+
+test('`npm run synth`, the README\'s command, writes what the synth process writes, and starts it without NODE_OPTIONS and NODE_EXTRA_CA_CERTS', () => {
+  const direct = synth({ MLFLOW_ENV_FILE: '.env.example' });
+  const outdir = fs.mkdtempSync(path.join(work, 'npm-'));
+  const result = spawnSync('npm', ['run', '--silent', 'synth'], { cwd: root, env: { ...process.env, CDK8S_OUTDIR: outdir, MLFLOW_ENV_FILE: '.env.example', npm_config_update_notifier: 'false' }, encoding: 'utf8' });
+  expect(result.status).toBe(0);
+  expect(fs.readFileSync(path.join(outdir, 'mlflow.k8s.yaml'), 'utf8')).toBe(fs.readFileSync(path.join(direct.outdir, 'mlflow.k8s.yaml'), 'utf8'));
+  // The synth opens no connection: Node's extra certificates and .npmrc's --import (for the cdk8s CLI) only cost it time.
+  expect(JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).scripts.synth).toBe('NODE_OPTIONS= NODE_EXTRA_CA_CERTS= node scripts/synth.js');
+}, 30_000);
+
+test('its YAML is what cdk8s writes: the file, read back and written again by cdk8s, is the same bytes', () => {
+  for (const env of [{}, { MLFLOW_CONFIG_FILE: 'mlflow.example.yaml' }] as Record<string, string>[]) {
+    const result = synth({ MLFLOW_ENV_FILE: '.env.example', ...env });
+    expect(result.status).toBe(0);
+    const written = fs.readFileSync(path.join(result.outdir, 'mlflow.k8s.yaml'), 'utf8');
+    expect(Yaml.stringify(...parseAllDocuments(written).map((d) => d.toJS()))).toBe(written);
+  }
+});
+
+test('a settings file\'s mistakes read the same from the synth command (schema compiled ahead of time) as from the library', () => {
+  const cases = ['server:\n  replicas: 0\n', 'server:\n  exposure: LoadBalancer\n', 'server:\n  resources:\n    limits:\n      cpu: lots\n',
+    'backendStore: {}\n', 'ingress:\n  enabled: true\n', 'name: ""\n', 'metrics:\n  enabled: "yes"\n', 'sso:\n  allowedGroups: [1]\n'];
+  for (const [i, text] of cases.entries()) {
+    const settings = path.join(work, `bad-${i}.yaml`);
+    fs.writeFileSync(settings, text);
+    let expected = '';
+    try {
+      AppConfig.load(settings);
+    } catch (err) {
+      expected = `error: ${(err as Error).message}\n`;
+    }
+    expect(expected).toMatch(/^error: .* line \d/);
+    expect(synth({ MLFLOW_CONFIG_FILE: settings, MLFLOW_ENV_FILE: '.env.example' }).stderr).toBe(expected);
+  }
 });
 
 test('`cdk8s synth` through npm is quiet offline: the repository\'s .npmrc turns the CLI\'s upgrade check off', () => {

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Synth benchmarks; prints medians. Not a test: numbers depend on the machine.
-//  1. The README's synth command (`npm run --silent synth`) and the process it runs
-//     (`node scripts/synth.js`), and, given --chart, `helm template` of that chart: the commands
-//     alternated in one run (each round in the reverse order of the one before), medians and ratios.
+//  1. The README's synth command (`npm run --silent synth`), the synth script as npm runs it
+//     (`sh -c "<package.json's synth script>"` in npm's environment), also with a settings file
+//     (mlflow.example.yaml), `node scripts/synth.js` in that environment as is (the variables the
+//     script drops left in), and, given --chart, `helm template` of that chart: the commands alternated
+//     in one run (each round in the reverse order of the one before), medians and ratios.
 //  2. In-process synth of 1, 10 and 100 stacks in one app: time and peak memory, each in a fresh process.
 // Usage: npm run bench -- [--runs N] [--chart DIR [--helm BIN] [helm template flags...]] [--only-commands]
 //   (--only-commands skips part 2)
@@ -37,18 +39,24 @@ const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.le
 const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlflow-bench-'));
 process.on('exit', () => fs.rmSync(outdir, { recursive: true, force: true }));
 const env = { ...process.env, CDK8S_CHECK_UPGRADE: 'false', CDK8S_OUTDIR: outdir, MLFLOW_ENV_FILE: '.env.example' };
+// npm runs a script as `sh -c "<script>"`, with its node-options (.npmrc) as NODE_OPTIONS: so does the
+// bench, run through npm or not.
+if (process.env.npm_lifecycle_event === undefined) {
+  const nodeOptions = execFileSync('npm', ['config', 'get', 'node-options'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  if (nodeOptions && nodeOptions !== 'null' && nodeOptions !== 'undefined') env.NODE_OPTIONS = nodeOptions;
+}
+const synthScript = require(path.join(root, 'package.json')).scripts.synth;
 
 const commands = [
   { label: 'npm run --silent synth', cmd: 'npm', args: ['run', '--silent', 'synth'] },
-  { label: 'node scripts/synth.js', cmd: process.execPath, args: ['scripts/synth.js'] },
+  { label: 'synth script (sh -c)', cmd: 'sh', args: ['-c', synthScript] },
+  { label: 'same, with mlflow.example.yaml', cmd: 'sh', args: ['-c', synthScript], env: { ...env, MLFLOW_CONFIG_FILE: 'mlflow.example.yaml' } },
+  // What the two variables the script drops would cost: Node (up to 22) parses NODE_EXTRA_CA_CERTS and its
+  // own root certificates before it runs any JavaScript, and an --import in NODE_OPTIONS (.npmrc's) runs
+  // the main module through the ES module loader.
+  { label: 'node scripts/synth.js, env as is', cmd: process.execPath, args: ['scripts/synth.js'] },
+  { label: 'same, NODE_OPTIONS unset', cmd: process.execPath, args: ['scripts/synth.js'], env: { ...env, NODE_OPTIONS: '' } },
 ];
-// Node (up to 22) reads and parses NODE_EXTRA_CA_CERTS, and its own root certificates, before running
-// any JavaScript: tens of milliseconds a process. Where it is set, show what that costs.
-if (process.env.NODE_EXTRA_CA_CERTS) {
-  const withoutCerts = { ...env };
-  delete withoutCerts.NODE_EXTRA_CA_CERTS;
-  commands.push({ label: 'same, NODE_EXTRA_CA_CERTS unset', cmd: process.execPath, args: ['scripts/synth.js'], env: withoutCerts });
-}
 if (chart) commands.push({ label: 'helm template', cmd: helm, args: ['template', 'mlflow', path.resolve(chart), ...helmFlags] });
 
 function once(c) {
@@ -68,16 +76,20 @@ for (let round = 0; round < runs; round++) {
 }
 
 console.log(`synth commands, alternated, ${runs} rounds (seconds, wall)`);
-console.log('command                         median     min     max');
+console.log(`synth script: ${synthScript}`);
+console.log(`env as is: NODE_OPTIONS=${env.NODE_OPTIONS ?? ''} NODE_EXTRA_CA_CERTS=${env.NODE_EXTRA_CA_CERTS ?? ''}`);
+console.log('command                              median     min     max');
 for (const c of commands) {
   const t = times.get(c);
-  console.log(`${c.label.padEnd(30)} ${median(t).toFixed(3).padStart(7)} ${Math.min(...t).toFixed(3).padStart(7)} ${Math.max(...t).toFixed(3).padStart(7)}`);
+  console.log(`${c.label.padEnd(34)} ${median(t).toFixed(3).padStart(7)} ${Math.min(...t).toFixed(3).padStart(7)} ${Math.max(...t).toFixed(3).padStart(7)}`);
 }
 if (chart) {
-  const helmMedian = median(times.get(commands[commands.length - 1]));
+  const helmTimes = times.get(commands[commands.length - 1]);
   console.log(`\nhelm template ${path.resolve(chart)} ${helmFlags.join(' ')}`);
+  console.log(`${''.padEnd(52)} ratio of medians, median of the rounds' ratios`);
   for (const c of commands.slice(0, -1)) {
-    console.log(`${(c.label + ' / helm template').padEnd(48)} ${(median(times.get(c)) / helmMedian).toFixed(2)}`);
+    const perRound = times.get(c).map((t, i) => t / helmTimes[i]);
+    console.log(`${(c.label + ' / helm template').padEnd(52)} ${(median(times.get(c)) / median(helmTimes)).toFixed(2)}  ${median(perRound).toFixed(2)}`);
   }
 }
 if (onlyCommands) process.exit(0);

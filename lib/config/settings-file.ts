@@ -1,9 +1,10 @@
 import * as fs from 'fs';
-import Ajv, { ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import { ConfigError } from '../kit/errors';
 import { didYouMean } from '../kit/suggest';
 import { CONFIG_SCHEMA } from './schema';
+import { schemaViolation } from './schema-check';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- validated against CONFIG_SCHEMA
 export type Settings = Record<string, any>;
@@ -37,8 +38,8 @@ export class SettingsFile {
     if (typeof this.settings !== 'object' || Array.isArray(this.settings)) {
       throw new ConfigError(`${path}: the settings must be a mapping of keys (see mlflow.example.yaml)`);
     }
-    const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true, verbose: true });
-    if (!ajv.validate(CONFIG_SCHEMA, this.settings)) throw this.schemaError(ajv.errors![0]);
+    const violation = schemaViolation(this.settings);
+    if (violation) throw this.schemaError(violation);
   }
 
   /** `<file> line <n>` of a dotted key path such as `server.nodePort`, or just the file. */
