@@ -22,6 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 E2E = os.path.dirname(HERE)
 REPO = os.path.dirname(E2E)
 NODE_IP = "10.213.64.1"
+NODE_RUN = "/tmp/cdk8s-mlflow-node"  # node.sh's state directory (the kubelet's root is kubelet/ in it)
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 COMPONENT = "app.kubernetes.io/component"
 
