@@ -55,6 +55,6 @@ try {
   print(1, `wrote ${app.outdir}/${chart.node.id}.k8s.yaml: ${stack.summary}\n`);
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err;
-  print(2, `error: ${config?.locate(err.message) ?? err.message}\n`);
+  print(2, `error: ${config?.locate(err.message, [...err.keys]) ?? err.message}\n`);
   process.exit(1);
 }

@@ -10,17 +10,19 @@ import { GarbageCollection, GarbageCollectionOptions } from './jobs/garbage-coll
 import { StackContext } from './kit/context';
 import { ConfigError } from './kit/errors';
 import { isEnabled } from './kit/feature';
+import { settingSchema } from './kit/settings';
 import { PartLabels, LIBRARY_VERSION } from './kit/labels';
 import { writeInStoredForm } from './kit/stored-form';
 import { checkDnsLabel, checkDnsSubdomain } from './kit/validate';
 import { NetworkPolicies, NetworkPolicyOptions } from './network/network-policies';
 import { AuthOptions, authSecretEntries } from './server/auth';
 import { checkIngressHost, IngressOptions, ServerIngress } from './server/ingress';
-import { MetricsOptions, ServerMonitor } from './server/service-monitor';
-import { ArtifactServing, TrackingServer, TrackingServerOptions } from './server/tracking-server';
+import { MetricsOptions } from './server/metrics';
+import { ServerMonitor } from './server/service-monitor';
+import { ArtifactServing, TrackingServerOptions } from './server/server-options';
+import { TrackingServer } from './server/tracking-server';
 import { checkRouteHostnames, HttpRouteOptions, ServerHttpRoute } from './server/http-route';
 import { issuerPort, SingleSignOnOptions } from './server/single-sign-on';
-import { CredentialValues } from './credentials/credential-values';
 import { ArtifactStore } from './stores/artifact-store';
 import { BackendStore } from './stores/backend-store';
 
@@ -147,60 +149,60 @@ export class MlflowStack extends Construct {
     const instance = checkDnsLabel(props.name ?? 'mlflow', 'name', 40);
     this.namespace = checkDnsLabel(props.namespace ?? 'default', 'namespace');
     const clusterDomain = checkDnsSubdomain(props.clusterDomain ?? 'cluster.local', 'clusterDomain');
-    const { credentials } = props;
-    const values = credentials.values;
-    const artifactStore = props.artifactStore ?? (values?.s3EndpointUrl ? ArtifactStore.s3({ endpoint: values.s3EndpointUrl }) : ArtifactStore.minio());
-    if (values?.s3EndpointUrl !== undefined && artifactStore.externalEndpoint !== values.s3EndpointUrl) {
-      throw new ConfigError(
-        `${credentials.source}: MLFLOW_S3_ENDPOINT_URL (${values.s3EndpointUrl}) conflicts with artifactStore ${artifactStore.externalEndpoint ? `endpoint ${artifactStore.externalEndpoint}` : '(in-cluster MinIO or AWS S3)'}; set the endpoint in one place`,
-      );
-    }
     const createNamespace = props.createNamespace ?? false;
     if (createNamespace && SYSTEM_NAMESPACES.includes(this.namespace)) {
-      throw new ConfigError(`createNamespace cannot manage the system namespace ${this.namespace} (kubectl delete would try to delete it); set namespace to your own or createNamespace to false`);
+      throw new ConfigError(`createNamespace cannot manage the system namespace ${this.namespace} (kubectl delete would try to delete it); set namespace to your own or createNamespace to false`, ['createNamespace', 'namespace']);
     }
     if (createNamespace) {
       new kplus.Namespace(this, 'namespace', { metadata: { name: this.namespace, labels: new PartLabels(instance, 'mlflow', 'namespace', LIBRARY_VERSION).all } });
     }
-    const auth = isEnabled(props.auth, values?.adminPassword !== undefined);
-    if (auth && values && values.adminPassword === undefined) {
-      throw new ConfigError(`auth.enabled is true but ${credentials.source} has no ${SecretKeys.MLFLOW_TRACKING_PASSWORD} (the admin password, at least 12 characters)`);
-    }
 
-    const credentialsSecret = new CredentialsSecret(this, 'credentials', {
-      credentials,
+    // The Secret is referenced by name from here on, and written once the stores are known.
+    const credentials = new CredentialsSecret(this, 'credentials', {
+      credentials: props.credentials,
       name: `${instance}-credentials`,
       namespace: this.namespace,
       labels: new PartLabels(instance, 'mlflow', 'credentials', LIBRARY_VERSION),
     });
-    const context: StackContext = { instance, namespace: this.namespace, clusterDomain, secret: credentialsSecret.secret };
+    const { values, source } = credentials;
+    const endpoint = values?.s3EndpointUrl;
+    const artifactStore = props.artifactStore ?? (endpoint ? ArtifactStore.s3({ endpoint }) : ArtifactStore.minio());
+    if (endpoint !== undefined && artifactStore.externalEndpoint !== endpoint) {
+      throw new ConfigError(
+        `${source}: MLFLOW_S3_ENDPOINT_URL (${endpoint}) conflicts with artifactStore ${artifactStore.externalEndpoint ? `endpoint ${artifactStore.externalEndpoint}` : '(in-cluster MinIO or AWS S3)'}; set the endpoint in one place`,
+        ['artifactStore', SecretKeys.MLFLOW_S3_ENDPOINT_URL],
+      );
+    }
+    const auth = isEnabled(props.auth, credentials.has(SecretKeys.MLFLOW_TRACKING_PASSWORD));
+    if (auth) credentials.require(SecretKeys.MLFLOW_TRACKING_PASSWORD, 'auth.enabled is true', ['auth.enabled', 'auth']);
+
+    const context: StackContext = { instance, namespace: this.namespace, clusterDomain, secret: credentials.secret };
     const backend = (props.backendStore ?? BackendStore.postgres())._bind(this, context);
     const artifacts = artifactStore._bind(this, context);
     if (!values && backend.uriSettings.length > 0) {
       throw new ConfigError(
-        `BackendStore.external({ ${backend.uriSettings.join(', ')} }) cannot take effect with ${credentials.source}: the Secret's ${SecretKeys.MLFLOW_BACKEND_STORE_URI} holds the whole URI; put the setting into that URI (e.g. ?sslmode=require) and leave it out here`,
+        `backendStore.external.${backend.uriSettings.join(', ')} cannot take effect with ${source}: the Secret's ${SecretKeys.MLFLOW_BACKEND_STORE_URI} holds the whole URI; put the setting into that URI (e.g. ?sslmode=require) and leave it out here`,
+        [...backend.uriSettings.map((k) => `backendStore.external.${k}`), 'credentials.existingSecret'],
       );
     }
-    if (values) {
-      if (artifacts.credentialsAreRootUser) checkMinioCredentials(values.awsAccessKeyId, values.awsSecretAccessKey, credentials.source);
-      const databaseUri = backend.databaseUri(values);
-      credentialsSecret.addDerived({
-        [SecretKeys.MLFLOW_BACKEND_STORE_URI]: databaseUri,
-        [SecretKeys.MLFLOW_S3_ENDPOINT_URL]: artifacts.endpointUrl,
-        ...(auth ? authSecretEntries(values, databaseUri, props.auth ?? {}) : {}),
-      });
-    }
+    if (values) artifacts.checkCredentials?.(values, source);
+    const databaseUri = values ? backend.databaseUri(values) : undefined;
+    credentials.write({
+      [SecretKeys.MLFLOW_BACKEND_STORE_URI]: databaseUri,
+      [SecretKeys.MLFLOW_S3_ENDPOINT_URL]: artifacts.endpointUrl,
+      ...(auth && values ? authSecretEntries(values, databaseUri!, props.auth ?? {}) : {}),
+    });
 
     const bucketJob = new BucketJob(this, 'bucket', { ...props.bucketJob, context, artifactStore: artifacts, values });
     const ingressHost = isEnabled(props.ingress, props.ingress !== undefined) ? checkIngressHost(props.ingress!.host) : undefined;
     const routeHosts = isEnabled(props.httpRoute, props.httpRoute !== undefined) ? checkRouteHostnames(props.httpRoute!) : [];
     const twice = routeHosts.find((h) => h === ingressHost);
     if (twice) {
-      throw new ConfigError(`${twice} is configured both as ingress.host and in httpRoute.hostnames; route each host one way`);
+      throw new ConfigError(`${twice} is configured both as ingress.host and in httpRoute.hostnames; route each host one way`, ['httpRoute.hostnames', 'ingress.host']);
     }
     const sso = isEnabled(props.sso, props.sso !== undefined) ? props.sso : undefined;
     const metrics = isEnabled(props.metrics, props.metrics !== undefined);
-    if (sso) checkSingleSignOn({ auth, values, credentials, props });
+    if (sso) checkSingleSignOn(auth, credentials, props);
     const server = new TrackingServer(this, 'server', {
       ...props.server,
       context,
@@ -210,7 +212,7 @@ export class MlflowStack extends Construct {
       metrics,
       routedHosts: [...(ingressHost ? [ingressHost] : []), ...routeHosts],
       singleSignOn: sso,
-      hasKekPassphrase: values ? values.kekPassphrase !== undefined : undefined,
+      hasKekPassphrase: values ? credentials.has(SecretKeys.MLFLOW_CRYPTO_KEK_PASSPHRASE) : undefined,
     });
     if (ingressHost) new ServerIngress(this, 'ingress', { ...props.ingress!, context, server });
     if (routeHosts.length) new ServerHttpRoute(this, 'route', { ...props.httpRoute!, context, server });
@@ -220,7 +222,8 @@ export class MlflowStack extends Construct {
     const gc = isEnabled(props.garbageCollection, props.garbageCollection !== undefined)
       ? new GarbageCollection(this, 'gc', { ...props.garbageCollection, context, server, artifactStore: artifacts, auth })
       : undefined;
-    const backup = isEnabled(props.backup, backend.labels !== undefined)
+    // The stack backs up the data it holds; a database that lives elsewhere is its owner's to back up.
+    const backup = isEnabled(props.backup, backend.inCluster !== undefined)
       ? new DatabaseBackup(this, 'backup', { ...props.backup, context, backendStore: backend, artifactStore: artifacts, bucketJob, artifactRoot: values?.artifactRoot })
       : undefined;
     if (isEnabled(props.networkPolicies, true)) {
@@ -239,26 +242,23 @@ export class MlflowStack extends Construct {
     this.bucketJobName = bucketJob.jobName;
     this.authEnabled = auth;
     this.singleSignOnEnabled = sso !== undefined;
-    const database = backend.labels ? 'PostgreSQL in the cluster' : `${backend.engine === 'mysql' ? 'MySQL' : 'PostgreSQL'} at ${backend.host}:${backend.port}`;
-    const s3 = artifacts.labels ? `${artifacts.labels.appName === 'seaweedfs' ? 'SeaweedFS' : 'MinIO'} in the cluster` : `S3 at ${artifacts.endpointUrl ?? 'AWS'}`;
-    this.summary = `${instance} in namespace ${this.namespace}, ${database}, ${s3}, ${server.nodePort ? `NodePort ${server.nodePort}` : 'ClusterIP'}${sso ? ', single sign-on' : ''}`;
+    this.summary = `${instance} in namespace ${this.namespace}, ${backend.displayName}, ${artifacts.displayName}, ${server.nodePort ? `NodePort ${server.nodePort}` : 'ClusterIP'}${sso ? ', single sign-on' : ''}`;
   }
 }
 
 /** Single sign-on replaces basic auth, needs its two secrets, and leaves no client without a way in. */
-function checkSingleSignOn(stack: { auth: boolean; values?: CredentialValues; credentials: Credentials; props: MlflowStackProps }): void {
-  if (stack.auth) {
-    throw new ConfigError('sso and basic auth are both on: single sign-on replaces MLflow\'s basic auth; set auth.enabled to false (and drop MLFLOW_TRACKING_PASSWORD from .env)');
+function checkSingleSignOn(auth: boolean, credentials: CredentialsSecret, props: MlflowStackProps): void {
+  if (auth) {
+    throw new ConfigError('sso and basic auth are both on: single sign-on replaces MLflow\'s basic auth; set auth.enabled to false (and drop MLFLOW_TRACKING_PASSWORD from .env)', ['auth.enabled', 'sso']);
   }
-  for (const [key, value] of [[SecretKeys.OAUTH2_PROXY_CLIENT_SECRET, stack.values?.ssoClientSecret], [SecretKeys.OAUTH2_PROXY_COOKIE_SECRET, stack.values?.ssoCookieSecret]]) {
-    if (stack.values && value === undefined) throw new ConfigError(`sso is on but ${stack.credentials.source} has no ${key}`);
+  credentials.require(SecretKeys.OAUTH2_PROXY_CLIENT_SECRET, 'sso is on', ['sso']);
+  credentials.require(SecretKeys.OAUTH2_PROXY_COOKIE_SECRET, 'sso is on', ['sso']);
+  if (isEnabled(props.metrics, props.metrics !== undefined)) {
+    throw new ConfigError('sso and metrics conflict: Prometheus would have to sign in at the provider to scrape /metrics; turn metrics off or sso off', ['metrics', 'sso']);
   }
-  if (isEnabled(stack.props.metrics, stack.props.metrics !== undefined)) {
-    throw new ConfigError('sso and metrics conflict: Prometheus would have to sign in at the provider to scrape /metrics; turn metrics off or sso off');
-  }
-  const proxied = (stack.props.server?.artifactServing ?? ArtifactServing.PROXIED) === ArtifactServing.PROXIED;
-  if (proxied && isEnabled(stack.props.garbageCollection, stack.props.garbageCollection !== undefined)) {
-    throw new ConfigError('sso and garbageCollection conflict with proxied artifacts: mlflow gc deletes them through the server, which would refuse it; turn one off');
+  const proxied = (props.server?.artifactServing ?? ArtifactServing.PROXIED) === ArtifactServing.PROXIED;
+  if (proxied && isEnabled(props.garbageCollection, props.garbageCollection !== undefined)) {
+    throw new ConfigError('sso and garbageCollection conflict with proxied artifacts: mlflow gc deletes them through the server, which would refuse it; turn one off', ['garbageCollection', 'sso']);
   }
 }
 
@@ -270,20 +270,11 @@ function claimNodePort(stack: Construct, port: number): void {
   const claimed = (root[NODE_PORTS] ??= new Map<number, string>());
   const other = claimed.get(port);
   if (other !== undefined) {
-    throw new ConfigError(`server.nodePort ${port} of the stack at ${stack.node.path} is already taken by the stack at ${other}; node ports are cluster-wide, give each stack its own (30000-32767)`);
+    const { minimum, maximum } = settingSchema('server.nodePort');
+    throw new ConfigError(`server.nodePort ${port} of the stack at ${stack.node.path} is already taken by the stack at ${other}; node ports are cluster-wide, give each stack its own (${minimum}-${maximum})`, 'server.nodePort');
   }
   claimed.set(port, stack.node.path);
 }
 
 /** Namespaces every cluster has; the stack must never own one. */
 const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
-
-/** MinIO refuses to start with a root user under 3 or a password under 8 characters. */
-function checkMinioCredentials(user: string, password: string, source: string): void {
-  if (user.length < 3) {
-    throw new ConfigError(`${source}: ${SecretKeys.AWS_ACCESS_KEY_ID} is MinIO's root user and must be at least 3 characters (got ${user.length})`);
-  }
-  if (password.length < 8) {
-    throw new ConfigError(`${source}: ${SecretKeys.AWS_SECRET_ACCESS_KEY} is MinIO's root password and must be at least 8 characters (got ${password.length})`);
-  }
-}

@@ -1,16 +1,14 @@
-import { Duration, Size } from 'cdk8s';
-import * as kplus from 'cdk8s-plus-28';
 import { Credentials } from '../credentials/credentials';
 import type { MlflowStackProps } from '../mlflow-stack';
-import { Permission } from '../server/auth';
-import { ArtifactServing, ServiceExposure } from '../server/tracking-server';
-import { ArtifactStore } from '../stores/artifact-store';
-import { BackendStore, DatabaseEngine } from '../stores/backend-store';
+import { SETTINGS_SCHEMA, SettingSchema } from '../kit/settings';
+import { FACTORIES } from './factories';
 import { Settings, SettingsFile } from './settings-file';
+import { YAML_TYPES } from './yaml-types';
 
 /**
  * The app's configuration, without code: credentials from a `.env` file (or an existing Secret the
- * settings name) and every other setting from a YAML file whose keys mirror `MlflowStackProps`.
+ * settings name) and every other setting from a YAML file whose keys are the props of
+ * `MlflowStackProps` (the settings schema is derived from them).
  */
 export class AppConfig {
   /**
@@ -40,87 +38,36 @@ export class AppConfig {
   public stackProps(envFile: string): MlflowStackProps {
     const s: Settings = this.file?.settings ?? {};
     return {
+      ...(fromYaml(SETTINGS_SCHEMA, s) as object),
       credentials: this.needsCredentialsFile ? Credentials.fromEnvFile(envFile) : Credentials.fromSecretName(s.credentials.existingSecret),
-      name: s.name,
-      namespace: s.namespace,
-      createNamespace: s.createNamespace,
-      clusterDomain: s.clusterDomain,
-      server: s.server && {
-        ...s.server,
-        artifactServing: s.server.artifactServing as ArtifactServing | undefined,
-        databaseWaitTimeout: duration(s.server.databaseWaitTimeout),
-        exposure: s.server.exposure as ServiceExposure | undefined,
-        resources: resources(s.server.resources),
-      },
-      backendStore: backendStore(s.backendStore),
-      artifactStore: artifactStore(s.artifactStore),
-      bucketJob: s.bucketJob && { ...s.bucketJob, waitTimeout: duration(s.bucketJob.waitTimeout) },
-      auth: s.auth && { ...s.auth, defaultPermission: s.auth.defaultPermission as Permission | undefined, credentialCacheTtl: duration(s.auth.credentialCacheTtl) },
-      networkPolicies: s.networkPolicies,
-      ingress: s.ingress && { ...s.ingress, maxBodySize: size(s.ingress.maxBodySize) },
-      httpRoute: s.httpRoute,
-      sso: s.sso && { ...s.sso, sessionLifetime: duration(s.sso.sessionLifetime) },
-      metrics: s.metrics && { ...s.metrics, interval: duration(s.metrics.interval) },
-      garbageCollection: s.garbageCollection && { ...s.garbageCollection, olderThan: duration(s.garbageCollection.olderThan) },
-      backup: s.backup && { ...s.backup, retention: duration(s.backup.retention) },
     };
   }
 
   /**
-   * An error message of the library, with the settings file and line of the key it names
-   * (`server.nodePort`) in front when the key is in the file.
+   * An error message of the library with the settings file and line in front: the line of the
+   * first of `keys` (a `ConfigError`'s) that the file holds, or of its nearest ancestor there.
    * @param message a `ConfigError`'s message
+   * @param keys the `ConfigError`'s key paths (`server.nodePort`)
    */
-  public locate(message: string): string {
-    const keyPath = /\b([a-z][A-Za-z]*(?:\.[a-z][A-Za-z]*)+)\b/.exec(message)?.[1];
-    const where = keyPath && this.file ? this.file.where(keyPath) : undefined;
-    return where && where !== this.file?.path ? `${where}: ${message}` : message;
+  public locate(message: string, keys: string[] = []): string {
+    if (!this.file || message.startsWith(this.file.path)) return message;
+    return keys.length ? `${this.file.where(keys)}: ${message}` : message;
   }
 }
 
-function duration(text: string | undefined): Duration | undefined {
-  if (text === undefined) return undefined;
-  const amount = Number(text.slice(0, -1));
-  switch (text.slice(-1)) {
-    case 's': return Duration.seconds(amount);
-    case 'm': return Duration.minutes(amount);
-    case 'h': return Duration.hours(amount);
-    default: return Duration.days(amount);
+/** A value the settings schema accepted, as the props hold it: library types made, factories called. */
+function fromYaml(schema: SettingSchema, value: unknown): unknown {
+  const type = schema['x-type'];
+  if (type !== undefined) return YAML_TYPES[type] ? YAML_TYPES[type].fromYaml(value) : value;
+  const factory = schema['x-factory'];
+  if (factory !== undefined) {
+    const [name, options] = Object.entries(value as Settings)[0];
+    const make = (FACTORIES[factory] as Record<string, (options: unknown) => unknown>)[name];
+    return make(fromYaml(schema.properties[name], options));
   }
-}
-
-function size(text: string | undefined): Size | undefined {
-  if (text === undefined) return undefined;
-  const amount = Number(text.slice(0, -2));
-  return text.endsWith('Ti') ? Size.tebibytes(amount) : text.endsWith('Gi') ? Size.gibibytes(amount) : Size.mebibytes(amount);
-}
-
-function cpu(text: string | undefined): kplus.Cpu | undefined {
-  if (text === undefined) return undefined;
-  return text.endsWith('m') ? kplus.Cpu.millis(Number(text.slice(0, -1))) : kplus.Cpu.units(Number(text));
-}
-
-function resources(r: Settings | undefined): kplus.ContainerResources | undefined {
-  if (r === undefined) return undefined;
-  return {
-    cpu: { request: cpu(r.requests?.cpu), limit: cpu(r.limits?.cpu) },
-    memory: { request: size(r.requests?.memory), limit: size(r.limits?.memory) },
-  };
-}
-
-function inClusterStore(s: Settings) {
-  return { ...s, storage: size(s.storage), resources: resources(s.resources) };
-}
-
-function backendStore(s: Settings | undefined): BackendStore | undefined {
-  if (s?.postgres) return BackendStore.postgres(inClusterStore(s.postgres));
-  if (s?.external) return BackendStore.external({ ...s.external, engine: s.external.engine as DatabaseEngine | undefined });
-  return undefined;
-}
-
-function artifactStore(s: Settings | undefined): ArtifactStore | undefined {
-  if (s?.minio) return ArtifactStore.minio(inClusterStore(s.minio));
-  if (s?.seaweedfs) return ArtifactStore.seaweedfs(inClusterStore(s.seaweedfs));
-  if (s?.s3) return ArtifactStore.s3(s.s3);
-  return undefined;
+  if (schema.type === 'array') return (value as unknown[]).map((item) => fromYaml(schema.items, item));
+  if (schema.type === 'object') {
+    return Object.fromEntries(Object.entries(value as Settings).map(([key, v]) => [key, fromYaml(schema.properties[key], v)]));
+  }
+  return value;
 }

@@ -1,18 +1,33 @@
 import * as fs from 'fs';
-import type { ErrorObject } from 'ajv';
+import Ajv, { ErrorObject } from 'ajv';
 import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import { ConfigError } from '../kit/errors';
+import { SETTINGS_SCHEMA, SettingSchema } from '../kit/settings';
 import { didYouMean } from '../kit/suggest';
-import { CONFIG_SCHEMA } from './schema';
-import { schemaViolation } from './schema-check';
+import { YAML_TYPES } from './yaml-types';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- validated against CONFIG_SCHEMA
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- validated against SETTINGS_SCHEMA
 export type Settings = Record<string, any>;
 
+/** The schema's own annotations (which library type a node is made into); ajv only checks the rest. */
+const ANNOTATIONS = ['x-type', 'x-factory', 'x-minimum', 'x-maximum'];
+
+function checkSchema(settings: unknown): ErrorObject | undefined {
+  const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true, verbose: true });
+  for (const keyword of ANNOTATIONS) ajv.addKeyword(keyword);
+  return ajv.validate(SETTINGS_SCHEMA, settings) ? undefined : ajv.errors![0];
+}
+
+/** Every key path the schema knows, for a key written at the wrong level. */
+function allKeyPaths(schema: SettingSchema, prefix: string[] = []): string[][] {
+  return Object.entries<SettingSchema>(schema.properties ?? {}).flatMap(([key, child]) => [[...prefix, key], ...allKeyPaths(child, [...prefix, key])]);
+}
+
 /**
- * A YAML settings file, parsed and checked against `CONFIG_SCHEMA`. Every error names the file, the
- * line and what is allowed; an unknown key comes with the known key closest to it, and a key given
- * twice is an error (YAML parsers usually keep the last one).
+ * A YAML settings file, parsed and checked against the settings schema. Every error names the file,
+ * the line and what is allowed; an unknown key comes with the known key closest to it, or with
+ * where it belongs when it is a key of another level, and a key given twice is an error (YAML
+ * parsers usually keep the last one).
  */
 export class SettingsFile {
   public readonly settings: Settings;
@@ -38,60 +53,73 @@ export class SettingsFile {
     if (typeof this.settings !== 'object' || Array.isArray(this.settings)) {
       throw new ConfigError(`${path}: the settings must be a mapping of keys (see mlflow.example.yaml)`);
     }
-    const violation = schemaViolation(this.settings);
+    const violation = checkSchema(this.settings);
     if (violation) throw this.schemaError(violation);
   }
 
-  /** `<file> line <n>` of a dotted key path such as `server.nodePort`, or just the file. */
-  public where(keyPath: string): string {
-    const node = this.document.getIn(keyPath.split('.'), true) as { range?: [number, number, number] } | undefined;
-    return node?.range ? `${this.path} line ${this.lines.linePos(node.range[0]).line}` : this.path;
+  /**
+   * `<file> line <n>` of the first key path the file holds (or, failing that, of its nearest
+   * ancestor), or just the file.
+   */
+  public where(keyPaths: readonly string[]): string {
+    for (const keyPath of keyPaths) {
+      for (let path = keyPath.split('.'); path.length > 0; path = path.slice(0, -1)) {
+        const line = this.lineOfKey(path.slice(0, -1), path[path.length - 1]);
+        if (line !== undefined) return `${this.path} line ${line}`;
+      }
+    }
+    return this.path;
   }
 
   private schemaError(error: ErrorObject): ConfigError {
     const path = error.instancePath.split('/').slice(1);
     const dotted = path.join('.') || '(top level)';
-    const schemaAt = path.reduce<{ properties?: Record<string, unknown> }>((s, key) => (s.properties?.[key] ?? s) as never, CONFIG_SCHEMA as never);
+    const schemaAt = path.reduce<SettingSchema>((s, key) => s.properties?.[key] ?? s.items ?? s, SETTINGS_SCHEMA);
     const known = Object.keys(schemaAt.properties ?? {});
+    const got = () => JSON.stringify(path.reduce<unknown>((v, key) => (v as Settings | undefined)?.[key], this.settings));
+    const at = (message: string, keyPath = path) => new ConfigError(`${this.where([keyPath.join('.')])}: ${message}`, keyPath.join('.'));
     switch (error.keyword) {
       case 'additionalProperties': {
         const key = String(error.params.additionalProperty);
-        const keyPath = [...path, key].join('.');
-        return new ConfigError(`${this.whereKey(path, key)}: unknown key ${keyPath}${didYouMean(key, known)}; allowed in ${dotted}: ${known.join(', ')}`);
+        const keyPath = [...path, key];
+        const elsewhere = allKeyPaths(SETTINGS_SCHEMA).filter((p) => p[p.length - 1] === key).map((p) => p.join('.'));
+        const hint = elsewhere.length ? `; it belongs in ${elsewhere.join(' or ')}` : didYouMean(key, known);
+        return at(`unknown key ${keyPath.join('.')}${hint}; allowed in ${dotted}: ${known.join(', ')}`, keyPath);
       }
       case 'required':
-        return new ConfigError(`${this.where(path.join('.'))}: ${dotted} needs ${error.params.missingProperty}`);
+        return at(`${dotted} needs ${error.params.missingProperty}`);
       case 'minProperties':
       case 'maxProperties':
-        return new ConfigError(`${this.where(path.join('.'))}: ${dotted} takes exactly one of ${known.join(', ')}`);
+        return at(`${dotted} takes exactly one of ${known.join(', ')}`);
       case 'minimum':
       case 'maximum': {
         const range = error.parentSchema as { minimum: number; maximum: number };
-        return new ConfigError(`${this.where(dotted)}: ${dotted} must be an integer from ${range.minimum} to ${range.maximum}; got ${JSON.stringify(valueAt(this.settings, path))}`);
+        return at(`${dotted} must be an integer from ${range.minimum} to ${range.maximum}; got ${got()}`);
       }
       case 'enum':
-        return new ConfigError(`${this.where(dotted)}: ${dotted} must be one of ${(error.params.allowedValues as unknown[]).join(', ')}`);
+        return at(`${dotted} must be one of ${(error.params.allowedValues as unknown[]).join(', ')}`);
       case 'pattern': {
-        const description = (error.parentSchema as { description?: string } | undefined)?.description ?? `text matching ${error.params.pattern}`;
-        return new ConfigError(`${this.where(dotted)}: ${dotted} must be ${description}; got ${JSON.stringify(valueAt(this.settings, path))}`);
+        const parent = error.parentSchema as SettingSchema;
+        const format = YAML_TYPES[parent['x-type']]?.schema.description ?? parent.description ?? `text matching ${error.params.pattern}`;
+        return at(`${dotted} must be ${format}; got ${got()}`);
       }
       default:
-        return new ConfigError(`${this.where(dotted)}: ${dotted} ${error.message}; got ${JSON.stringify(valueAt(this.settings, path))}`);
+        return at(`${dotted} ${error.message}; got ${got()}`);
     }
   }
 
-  /** The line of a key inside the mapping at `path`. */
-  private whereKey(path: string[], key: string): string {
+  /** The line of `key` inside the mapping at `path`, when the file holds it. */
+  private lineOfKey(path: string[], key: string): number | undefined {
     const parent = path.length ? this.document.getIn(path, true) : this.document.contents;
     if (isMap(parent)) {
       const pair = parent.items.find((p) => (p.key as { value?: unknown })?.value === key);
       const range = (pair?.key as { range?: [number, number, number] } | undefined)?.range;
-      if (range) return `${this.path} line ${this.lines.linePos(range[0]).line}`;
+      if (range) return this.lines.linePos(range[0]).line;
     }
-    return isSeq(parent) ? this.where(path.join('.')) : this.path;
+    if (isSeq(parent)) {
+      const item = parent.items[Number(key)] as { range?: [number, number, number] } | undefined;
+      if (item?.range) return this.lines.linePos(item.range[0]).line;
+    }
+    return undefined;
   }
-}
-
-function valueAt(settings: Settings, path: string[]): unknown {
-  return path.reduce<unknown>((v, key) => (v as Settings | undefined)?.[key], settings);
 }

@@ -1,8 +1,10 @@
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+import { ConfigError } from '../kit/errors';
 import { PartLabels } from '../kit/labels';
+import { CredentialValues } from './credential-values';
+import { CREDENTIAL_KEYS, secretEntries } from './credential-keys';
 import { Credentials } from './credentials';
-import { SecretKeys } from './secret-keys';
 
 export interface CredentialsSecretProps {
   /** Where the credentials come from. */
@@ -16,50 +18,51 @@ export interface CredentialsSecretProps {
 }
 
 /**
- * The one Secret every container reads its credentials and store settings from (see `SecretKeys`):
- * the credential values, to which the stack adds what it derives from them (the database URI, the
- * S3 endpoint, the auth configuration); or the existing Secret the credentials name.
+ * The one Secret every container reads its credentials and store settings from (see `SecretKeys`).
+ * It is referenced by name from the start (`secret`), and written once, by `write`, when the parts
+ * that derive entries from the credentials (the database URI, the S3 endpoint, basic auth) are
+ * known; with an existing Secret nothing is written, and the stack can only trust that it holds the
+ * keys the README names.
  */
 export class CredentialsSecret extends Construct {
-  /** The Secret, created or existing. */
+  /** The Secret, by name: created by `write`, or existing. */
   public readonly secret: kplus.ISecret;
-  private readonly created?: kplus.Secret;
+  /** The values, when the stack writes the Secret. */
+  public readonly values?: CredentialValues;
+  /** Where the credentials came from, for error messages. */
+  public readonly source: string;
+  private readonly props: CredentialsSecretProps;
 
   public constructor(scope: Construct, id: string, props: CredentialsSecretProps) {
     super(scope, id);
     const { credentials } = props;
-    const values = credentials.values;
-    if (!values) {
-      this.secret = kplus.Secret.fromSecretName(this, 'existing', credentials.existingSecretName!);
-      return;
-    }
-    this.created = new kplus.Secret(this, 'secret', {
-      metadata: { name: props.name, namespace: props.namespace, labels: props.labels.all },
-      type: 'Opaque',
-      stringData: {
-        [SecretKeys.POSTGRES_USER]: values.postgresUser,
-        [SecretKeys.POSTGRES_PASSWORD]: values.postgresPassword,
-        [SecretKeys.POSTGRES_DB]: values.postgresDb,
-        [SecretKeys.AWS_ACCESS_KEY_ID]: values.awsAccessKeyId,
-        [SecretKeys.AWS_SECRET_ACCESS_KEY]: values.awsSecretAccessKey,
-        [SecretKeys.AWS_DEFAULT_REGION]: values.awsRegion ?? 'us-east-1',
-        [SecretKeys.MLFLOW_S3_ARTIFACT_ROOT]: values.artifactRoot,
-      },
-    });
-    if (values.ssoClientSecret !== undefined) this.created.addStringData(SecretKeys.OAUTH2_PROXY_CLIENT_SECRET, values.ssoClientSecret);
-    // oauth2-proxy decodes only URL-safe base64: `openssl rand -base64 32` output is rewritten to it (same bytes).
-    if (values.ssoCookieSecret !== undefined) this.created.addStringData(SecretKeys.OAUTH2_PROXY_COOKIE_SECRET, values.ssoCookieSecret.replace(/\+/g, '-').replace(/\//g, '_'));
-    if (values.kekPassphrase !== undefined) {
-      this.created.addStringData(SecretKeys.MLFLOW_CRYPTO_KEK_PASSPHRASE, values.kekPassphrase);
-      this.created.addStringData(SecretKeys.MLFLOW_CRYPTO_KEK_VERSION, values.kekVersion ?? '1');
-    }
-    this.secret = this.created;
+    this.props = props;
+    this.values = credentials.values;
+    this.source = credentials.source;
+    this.secret = kplus.Secret.fromSecretName(this, 'existing', credentials.existingSecretName ?? props.name);
   }
 
-  /** Adds what the stack derives from the credentials; nothing when the Secret already exists. */
-  public addDerived(entries: Record<string, string | undefined>): void {
-    for (const [key, value] of Object.entries(entries)) {
-      if (value !== undefined) this.created?.addStringData(key, value);
-    }
+  /** Whether the credentials carry `key`; an existing Secret's contents are not seen, so never. */
+  public has(key: string): boolean {
+    const c = CREDENTIAL_KEYS.find((k) => k.key === key);
+    return c !== undefined && this.values?.[c.field] !== undefined;
+  }
+
+  /** Fails when the stack writes the Secret and `key` is not among the credentials; `why` says what needs it. */
+  public require(key: string, why: string, settingKeys: string[] = []): void {
+    if (this.values && !this.has(key)) throw new ConfigError(`${why} but ${this.source} has no ${key}`, [...settingKeys, key]);
+  }
+
+  /** Writes the Secret: the credentials and what the parts derived from them. Nothing with an existing Secret. */
+  public write(derived: Record<string, string | undefined>): void {
+    if (!this.values) return;
+    const { props } = this;
+    const stringData: Record<string, string> = { ...secretEntries(this.values) };
+    for (const [key, value] of Object.entries(derived)) if (value !== undefined) stringData[key] = value;
+    new kplus.Secret(this, 'secret', {
+      metadata: { name: props.name, namespace: props.namespace, labels: props.labels.all },
+      type: 'Opaque',
+      stringData,
+    });
   }
 }

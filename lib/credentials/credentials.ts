@@ -1,9 +1,9 @@
 import * as fs from 'fs';
 import { ConfigError } from '../kit/errors';
-import { checkDnsSubdomain, checkHttpUrl, checkNonEmpty, parseS3Uri } from '../kit/validate';
+import { checkDnsSubdomain, checkNonEmpty } from '../kit/validate';
+import { CREDENTIAL_KEYS } from './credential-keys';
 import { CredentialValues } from './credential-values';
-import { ENV_KEYS, valuesFromEnvText } from './env-file';
-import { SecretKeys } from './secret-keys';
+import { valuesFromEnvText } from './env-file';
 
 /**
  * Where the stack's credentials come from. Create with a static factory.
@@ -22,7 +22,8 @@ export abstract class Credentials {
     } catch (err) {
       throw new ConfigError(`cannot read the credentials file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
-    return new ValueCredentials(valuesFromEnvText(text, path), path);
+    const { values, lines } = valuesFromEnvText(text, path);
+    return new ValueCredentials(values, path, lines);
   }
 
   /** Credentials given as values (for tests or apps that read them elsewhere). The stack turns them into a Secret. */
@@ -37,7 +38,7 @@ export abstract class Credentials {
    * MLFLOW_S3_ENDPOINT_URL and AWS_DEFAULT_REGION. See the README for their values.
    */
   public static fromSecretName(secretName: string): Credentials {
-    return new ExistingSecretCredentials(checkDnsSubdomain(secretName, 'Credentials.fromSecretName(secretName)'));
+    return new ExistingSecretCredentials(checkDnsSubdomain(secretName, 'credentials.existingSecret'));
   }
 
   /** The values to write into a Secret, or undefined when the Secret already exists. */
@@ -51,9 +52,9 @@ export abstract class Credentials {
 class ValueCredentials extends Credentials {
   public readonly values: CredentialValues;
   public readonly existingSecretName = undefined;
-  public constructor(values: CredentialValues, public readonly source: string) {
+  public constructor(values: CredentialValues, public readonly source: string, lines: ReadonlyMap<string, number> = new Map()) {
     super();
-    this.values = checkValues(values, source);
+    this.values = checkValues(values, (key) => (lines.has(key) ? `${source} line ${lines.get(key)}` : source));
   }
 }
 
@@ -66,34 +67,24 @@ class ExistingSecretCredentials extends Credentials {
   }
 }
 
-function checkValues(values: CredentialValues, source: string): CredentialValues {
-  const where = (key: string) => `${source}: ${key}`;
-  for (const [key, field, required] of ENV_KEYS) {
-    const value = values[field];
-    if (required || value !== undefined) checkNonEmpty(value, where(key));
+/** Each value against its key's rules (see CREDENTIAL_KEYS); errors begin with `where(key)`. */
+function checkValues(values: CredentialValues, where: (key: string) => string): CredentialValues {
+  const checked: Record<string, string> = {};
+  for (const c of CREDENTIAL_KEYS) {
+    const value = values[c.field];
+    if (value === undefined && !c.required) continue;
+    try {
+      checkNonEmpty(value, c.key);
+      const problem = c.check?.(value!);
+      if (problem) throw new ConfigError(`${c.key} ${problem}`, c.key);
+      checked[c.field] = c.normalize ? c.normalize(value!) : value!;
+    } catch (err) {
+      if (err instanceof ConfigError) throw new ConfigError(`${where(c.key)}: ${err.message}`, err.keys);
+      throw err;
+    }
+    if (c.needs !== undefined && !CREDENTIAL_KEYS.some((n) => n.key === c.needs && values[n.field] !== undefined)) {
+      throw new ConfigError(`${where(c.key)}: ${c.key} is set but ${c.needs} is not`, c.key);
+    }
   }
-  parseS3Uri(values.artifactRoot, where(SecretKeys.MLFLOW_S3_ARTIFACT_ROOT));
-  const s3EndpointUrl = values.s3EndpointUrl === undefined ? undefined : checkHttpUrl(values.s3EndpointUrl, where(SecretKeys.MLFLOW_S3_ENDPOINT_URL));
-  if (values.adminPassword !== undefined && values.adminPassword.length < 12) {
-    throw new ConfigError(`${where(SecretKeys.MLFLOW_TRACKING_PASSWORD)} is the MLflow admin password and must be at least 12 characters (MLflow refuses shorter ones); got ${values.adminPassword.length}`);
-  }
-  if (values.adminUsername !== undefined && values.adminPassword === undefined) {
-    throw new ConfigError(`${where(SecretKeys.MLFLOW_TRACKING_USERNAME)} is set but ${SecretKeys.MLFLOW_TRACKING_PASSWORD} is not; basic auth needs both`);
-  }
-  if (values.kekPassphrase !== undefined && values.kekPassphrase.length < 16) {
-    throw new ConfigError(`${where(SecretKeys.MLFLOW_CRYPTO_KEK_PASSPHRASE)} must be at least 16 characters (a random one: openssl rand -base64 32); got ${values.kekPassphrase.length}`);
-  }
-  if (values.kekVersion !== undefined && !/^[1-9][0-9]*$/.test(values.kekVersion)) {
-    throw new ConfigError(`${where(SecretKeys.MLFLOW_CRYPTO_KEK_VERSION)} must be a whole number from 1 (mlflow crypto rotate-kek raises it); got ${JSON.stringify(values.kekVersion)}`);
-  }
-  if (values.kekVersion !== undefined && values.kekPassphrase === undefined) {
-    throw new ConfigError(`${where(SecretKeys.MLFLOW_CRYPTO_KEK_VERSION)} is set but ${SecretKeys.MLFLOW_CRYPTO_KEK_PASSPHRASE} is not`);
-  }
-  if (values.ssoCookieSecret !== undefined && ![16, 24, 32].includes(values.ssoCookieSecret.length) && ![16, 24, 32].includes(Buffer.from(values.ssoCookieSecret, 'base64').length)) {
-    throw new ConfigError(`${where(SecretKeys.OAUTH2_PROXY_COOKIE_SECRET)} must be 16, 24 or 32 bytes, or their base64 (openssl rand -base64 32)`);
-  }
-  if (values.awsRegion !== undefined && !/^[a-z0-9-]+$/.test(values.awsRegion)) {
-    throw new ConfigError(`${where(SecretKeys.AWS_DEFAULT_REGION)} must be a region name such as us-east-1; got ${JSON.stringify(values.awsRegion)}`);
-  }
-  return { ...values, s3EndpointUrl };
+  return checked as unknown as CredentialValues;
 }

@@ -4,19 +4,20 @@ import { Construct } from 'constructs';
 import { SecretKeys } from '../credentials/secret-keys';
 import { partLabels, StackContext } from '../kit/context';
 import { ConfigError } from '../kit/errors';
-import { DefaultImages } from '../kit/images';
 import { imageVersion, PartLabels } from '../kit/labels';
 import { resources } from '../kit/resources';
 import { restrictedContainer } from '../kit/security';
 import { parseS3Uri } from '../kit/validate';
 import { ArtifactStoreConnection } from '../stores/artifact-store';
 import { BackendStoreConnection } from '../stores/backend-store';
-import { s3Env } from '../stores/s3-env';
 import { BucketJob } from './bucket-job';
-import { BACKUP_DUMP_SCRIPT, BACKUP_UPLOAD_SCRIPT } from './s3-scripts';
+import { BACKUP_PIPE, BACKUP_STATUS, BACKUP_UPLOAD_SCRIPT } from './s3-scripts';
 import { ScheduledJob } from './scheduled-job';
 
-/** Scheduled `pg_dump` of the database into S3, beside the artifacts, never inside the served artifact root. */
+/**
+ * Scheduled dumps of the database (`pg_dump` for PostgreSQL) into S3, beside the artifacts, never
+ * inside the served artifact root. A database the stack cannot dump (MySQL, MariaDB) is refused.
+ */
 export interface BackupOptions {
   /**
    * Turn backups on or off.
@@ -47,7 +48,7 @@ export interface BackupOptions {
    */
   readonly prefix?: string;
   /**
-   * PostgreSQL client image for `pg_dump`; its major version must be at least the server's.
+   * Image of the dump program (PostgreSQL's `pg_dump`: its major version must be at least the server's).
    * @default - the in-cluster PostgreSQL's image, else DefaultImages.POSTGRES
    */
   readonly image?: string;
@@ -68,11 +69,10 @@ export interface DatabaseBackupProps extends BackupOptions {
   readonly bucketJob: BucketJob;
 }
 
-const POSTGRES_UID = 999;
 const MC_UID = 1000;
 
 /**
- * A CronJob whose pod streams `pg_dump` (PostgreSQL image) through a named pipe to an `mc pipe`
+ * A CronJob whose pod streams the store's dump (`pg_dump` in the PostgreSQL image) through a named pipe to an `mc pipe`
  * upload (`mc` image), keeps the dump only when it is complete, and prunes old ones. The pipe's
  * volume is capped small: no copy of the database is kept on the node. Never overlaps.
  */
@@ -84,18 +84,22 @@ export class DatabaseBackup extends Construct {
     super(scope, id);
     const { context, backendStore } = props;
     const { secret } = context;
+    const dump = backendStore.dump;
+    if (!dump) {
+      throw new ConfigError(`backup.enabled: the stack cannot dump ${backendStore.displayName} (it dumps PostgreSQL only); back the database up where it runs and set backup.enabled to false`, 'backup.enabled');
+    }
     const retentionDays = (props.retention ?? Duration.days(14)).toSeconds() / 86400;
     if (!Number.isInteger(retentionDays) || retentionDays < 1) {
-      throw new ConfigError(`backup.retention must be a whole number of days, at least 1; got ${retentionDays}`);
+      throw new ConfigError(`backup.retention must be a whole number of days, at least 1; got ${retentionDays}`, 'backup.retention');
     }
     const prefix = props.prefix ?? `backups/${context.namespace}/${context.instance}`;
     if (!/^[A-Za-z0-9][A-Za-z0-9._\-/]*[A-Za-z0-9]$/.test(prefix) || prefix.includes('//')) {
-      throw new ConfigError(`backup.prefix must be an S3 key prefix of letters, digits, '.', '_', '-' and '/', without leading or trailing '/'; got ${JSON.stringify(prefix)}`);
+      throw new ConfigError(`backup.prefix must be an S3 key prefix of letters, digits, '.', '_', '-' and '/', without leading or trailing '/'; got ${JSON.stringify(prefix)}`, 'backup.prefix');
     }
     if (props.bucket !== undefined) parseS3Uri(`s3://${props.bucket}`, 'backup.bucket');
     if (props.artifactRoot !== undefined) checkOutsideArtifactRoot(props.artifactRoot, props.bucket, prefix);
-    const image = props.image ?? backendStore.image ?? DefaultImages.POSTGRES;
-    this.labels = partLabels(context, 'postgresql', 'backup', imageVersion(image));
+    const image = props.image ?? dump.image;
+    this.labels = partLabels(context, dump.appName, 'backup', imageVersion(image));
     // Only the pipe and a status word live here; the cap makes any copy of the dump fail, not fill the node.
     const scratch = kplus.Volume.fromEmptyDir(this, 'backup', 'backup', { sizeLimit: Size.mebibytes(16) });
     const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp');
@@ -110,16 +114,9 @@ export class DatabaseBackup extends Construct {
         name: 'dump',
         image,
         imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
-        command: ['/bin/sh', '-c', BACKUP_DUMP_SCRIPT],
-        envVariables: {
-          PGHOST: kplus.EnvValue.fromValue(backendStore.host),
-          PGPORT: kplus.EnvValue.fromValue(String(backendStore.port)),
-          PGUSER: secret.envValue(SecretKeys.POSTGRES_USER),
-          PGPASSWORD: secret.envValue(SecretKeys.POSTGRES_PASSWORD),
-          PGDATABASE: secret.envValue(SecretKeys.POSTGRES_DB),
-          PGCONNECT_TIMEOUT: kplus.EnvValue.fromValue('30'),
-        },
-        securityContext: restrictedContainer(POSTGRES_UID),
+        command: ['/bin/sh', '-c', dump.script(BACKUP_PIPE, BACKUP_STATUS)],
+        envVariables: dump.env(secret),
+        securityContext: restrictedContainer(dump.uid),
         resources: resources(100, 128, 1000, 512),
         volumeMounts: [{ path: '/backup', volume: scratch }, { path: '/tmp', volume: tmp }],
       }, {
@@ -128,7 +125,7 @@ export class DatabaseBackup extends Construct {
         imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
         command: ['/bin/sh', '-c', BACKUP_UPLOAD_SCRIPT],
         envVariables: {
-          ...s3Env(secret, props.artifactStore),
+          ...props.artifactStore.clientEnv(secret),
           MLFLOW_S3_ARTIFACT_ROOT: secret.envValue(SecretKeys.MLFLOW_S3_ARTIFACT_ROOT),
           ...(props.bucket !== undefined ? { BACKUP_BUCKET: kplus.EnvValue.fromValue(props.bucket) } : {}),
           BACKUP_PREFIX: kplus.EnvValue.fromValue(prefix),
@@ -153,6 +150,7 @@ function checkOutsideArtifactRoot(artifactRoot: string, bucket: string | undefin
     throw new ConfigError(
       `backup: s3://${root.bucket}/${prefix}/ is inside the artifact root ${artifactRoot}, which the tracking server serves to every client; ` +
       `set backup.bucket to another bucket${root.prefix === '' ? ', or MLFLOW_S3_ARTIFACT_ROOT to a prefix such as s3://' + root.bucket + '/artifacts' : ' or backup.prefix outside ' + root.prefix + '/'}`,
+      ['backup.prefix', 'backup.bucket', 'backup'],
     );
   }
 }

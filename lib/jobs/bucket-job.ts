@@ -9,9 +9,8 @@ import { DefaultImages } from '../kit/images';
 import { imageVersion, PartLabels } from '../kit/labels';
 import { resources } from '../kit/resources';
 import { restrictedContainer, restrictedPod } from '../kit/security';
-import { checkIntegerInRange } from '../kit/validate';
+import { checkSeconds } from '../kit/settings';
 import { ArtifactStoreConnection } from '../stores/artifact-store';
-import { s3Env } from '../stores/s3-env';
 import { BUCKET_SCRIPT } from './s3-scripts';
 
 /** Options for the Job that creates the artifact bucket. */
@@ -24,6 +23,8 @@ export interface BucketJobOptions {
   /**
    * How long the Job waits for the S3 endpoint before the attempt fails.
    * @default Duration.minutes(5)
+   * @minimum 5
+   * @maximum 3600
    */
   readonly waitTimeout?: Duration;
 }
@@ -56,17 +57,18 @@ export class BucketJob extends Construct {
     const { context, values } = props;
     const { secret } = context;
     this.image = props.image ?? DefaultImages.MINIO_CLIENT;
-    const waitSeconds = checkIntegerInRange((props.waitTimeout ?? Duration.minutes(5)).toSeconds(), 'bucketJob.waitTimeout (seconds)', 5, 3600);
+    const waitSeconds = checkSeconds('bucketJob.waitTimeout', props.waitTimeout ?? Duration.minutes(5));
     this.labels = partLabels(context, 'mlflow', 'bucket-job', imageVersion(this.image));
     const env = {
-      ...s3Env(secret, props.artifactStore),
+      ...props.artifactStore.clientEnv(secret),
       MLFLOW_S3_ARTIFACT_ROOT: secret.envValue(SecretKeys.MLFLOW_S3_ARTIFACT_ROOT),
     };
     const settings = values ? createHash('sha256').update(JSON.stringify([values.artifactRoot, props.artifactStore.endpointUrl, values.awsRegion])).digest('hex') : '';
     const shape = {
       namespace: context.namespace, instance: context.instance, secretName: secret.name, clusterDomain: context.clusterDomain,
     };
-    const store = { endpointUrl: props.artifactStore.endpointUrl, ignoreTls: props.artifactStore.ignoreTls, credentialsAreRootUser: props.artifactStore.credentialsAreRootUser, podSelector: props.artifactStore.labels?.selector };
+    const s3 = props.artifactStore;
+    const store = { endpointUrl: s3.endpointUrl, ignoreTls: s3.ignoreTls, credentialsAreRootUser: s3.checkCredentials !== undefined, podSelector: s3.inCluster?.labels.selector };
     const fingerprint = JSON.stringify([this.image, waitSeconds, BUCKET_SCRIPT, shape, store, Object.keys(env), settings]);
     this.jobName = `${context.instance}-bucket-${createHash('sha256').update(fingerprint).digest('hex').slice(0, 8)}`;
     const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp');

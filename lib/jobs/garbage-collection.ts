@@ -10,7 +10,6 @@ import { restrictedContainer } from '../kit/security';
 import { launcherProgram } from '../server/programs';
 import { TrackingServer } from '../server/tracking-server';
 import { ArtifactStoreConnection } from '../stores/artifact-store';
-import { s3Env } from '../stores/s3-env';
 import { ScheduledJob } from './scheduled-job';
 
 /** Permanent deletion of runs that were deleted (moved to the trash) long enough ago: `mlflow gc`. */
@@ -56,7 +55,7 @@ export class GarbageCollection extends Construct {
     const { secret } = context;
     const seconds = (props.olderThan ?? Duration.days(30)).toSeconds();
     if (!Number.isInteger(seconds) || seconds < 1) {
-      throw new ConfigError(`garbageCollection.olderThan must be a whole number of seconds, at least 1; got ${seconds}s`);
+      throw new ConfigError(`garbageCollection.olderThan must be a whole number of seconds, at least 1; got ${seconds}s`, 'garbageCollection.olderThan');
     }
     this.labels = partLabels(context, 'mlflow', 'garbage-collection', imageVersion(server.image));
     const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp');
@@ -78,7 +77,7 @@ export class GarbageCollection extends Construct {
           MLFLOW_ARTIFACTS_DESTINATION: secret.envValue(SecretKeys.MLFLOW_S3_ARTIFACT_ROOT),
           MLFLOW_TRACKING_URI: kplus.EnvValue.fromValue(server.trackingUri),
           MLFLOW_GC_OLDER_THAN: kplus.EnvValue.fromValue(seconds % 86400 === 0 ? `${seconds / 86400}d` : `${seconds}s`),
-          ...s3Env(secret, props.artifactStore),
+          ...props.artifactStore.clientEnv(secret),
           ...(props.auth ? {
             MLFLOW_TRACKING_USERNAME: secret.envValue(SecretKeys.MLFLOW_TRACKING_USERNAME),
             MLFLOW_TRACKING_PASSWORD: secret.envValue(SecretKeys.MLFLOW_TRACKING_PASSWORD),

@@ -1,6 +1,6 @@
 /**
  * Shell programs run in the `mc` image (whose entrypoint is `mc`, so they start as `/bin/sh -c`)
- * and the PostgreSQL image. They read everything from the environment, so no credential is in a
+ * and the database images (lib/stores/*-dump.ts). They read everything from the environment, so no credential is in a
  * manifest. None may contain `$$` or `$(NAME)`: the kubelet would rewrite them.
  */
 
@@ -43,35 +43,22 @@ mc $insecure mb --ignore-existing --region "\${AWS_DEFAULT_REGION:-us-east-1}" "
 echo "bucket: s3://$bucket is ready"
 `.trimStart();
 
-/** Where the dump streams from the PostgreSQL container to the upload container, and how the dump ended. */
-const PIPE = '/backup/dump.fifo';
-const STATUS = '/backup/dump.status';
-
-/**
- * The backup dump, run in the PostgreSQL image with PG* variables set: `pg_dump` writes into a named
- * pipe that the upload container streams to S3, so no copy of the database lands on the node.
- * Its exit status goes into a file, so the upload keeps only a complete dump.
- */
-export const BACKUP_DUMP_SCRIPT = `
-set -eu
-mkfifo -m 666 ${PIPE}
-if pg_dump --format=custom > ${PIPE}; then echo ok > ${STATUS}; else echo failed > ${STATUS}; fi
-[ "$(cat ${STATUS})" = ok ] || { echo "backup: pg_dump of database $PGDATABASE failed" >&2; exit 1; }
-echo "backup: dumped database $PGDATABASE"
-`.trimStart();
+/** Where the dump streams from the dump container to the upload container, and how the dump ended. */
+export const BACKUP_PIPE = '/backup/dump.fifo';
+export const BACKUP_STATUS = '/backup/dump.status';
 
 /**
  * The backup upload: refuses a location inside the served artifact root (clients could download the
  * dump through the tracking server), streams the pipe to
  * s3://<BACKUP_BUCKET or the artifact bucket>/<BACKUP_PREFIX>/<BACKUP_NAME>-<UTC time>.dump under a
- * temporary name, keeps it only when pg_dump succeeded, then removes backups older than
+ * temporary name, keeps it only when the dump succeeded, then removes backups older than
  * BACKUP_RETENTION_DAYS.
  */
 export const BACKUP_UPLOAD_SCRIPT = `${S3_PRELUDE}
 target_bucket="\${BACKUP_BUCKET:-$bucket}"
-drain() { cat ${PIPE} > /dev/null 2>&1 || true; }
+drain() { cat ${BACKUP_PIPE} > /dev/null 2>&1 || true; }
 i=0
-until [ -p ${PIPE} ]; do
+until [ -p ${BACKUP_PIPE} ]; do
   i=$(( i + 1 ))
   if [ "$i" -gt 300 ]; then echo "backup: the dump never started" >&2; exit 1; fi
   sleep 1
@@ -90,14 +77,14 @@ fi
 mc $insecure alias set target "$endpoint" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" > /dev/null
 mc $insecure mb --ignore-existing --region "\${AWS_DEFAULT_REGION:-us-east-1}" "target/$target_bucket" > /dev/null
 key="$BACKUP_PREFIX/$BACKUP_NAME-$(date -u +%Y%m%dT%H%M%SZ).dump"
-mc $insecure pipe "target/$target_bucket/$key.partial" < ${PIPE}
+mc $insecure pipe "target/$target_bucket/$key.partial" < ${BACKUP_PIPE}
 i=0
-until [ -s ${STATUS} ]; do
+until [ -s ${BACKUP_STATUS} ]; do
   i=$(( i + 1 ))
   if [ "$i" -gt 60 ]; then echo "backup: the dump did not report how it ended" >&2; exit 1; fi
   sleep 1
 done
-if [ "$(cat ${STATUS})" != ok ]; then
+if [ "$(cat ${BACKUP_STATUS})" != ok ]; then
   mc $insecure rm "target/$target_bucket/$key.partial" > /dev/null
   echo "backup: pg_dump failed; nothing kept" >&2
   exit 1

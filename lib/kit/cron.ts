@@ -9,13 +9,13 @@ const MACRO_FIELDS: Record<string, string> = {
 const MACROS = Object.keys(MACRO_FIELDS);
 
 /** Checks a CronJob schedule the way Kubernetes reads it (five fields or a macro) and returns it as a cdk8s Cron. */
-export function parseCron(schedule: string, what: string): Cron {
-  const [minute, hour, day, month, weekDay] = checkCron(schedule, what).split(' ');
+export function parseCron(schedule: string, key: string): Cron {
+  const [minute, hour, day, month, weekDay] = checkCron(schedule, key).split(' ');
   return Cron.schedule({ minute, hour, day, month, weekDay });
 }
 
-function checkCron(schedule: string, what: string): string {
-  const fail = (why: string) => new ConfigError(`${what} must be a cron schedule of five fields (minute hour day-of-month month day-of-week, e.g. '0 2 * * *') or a macro (${MACROS.join(', ')}); ${why}; got ${JSON.stringify(schedule)}`);
+function checkCron(schedule: string, key: string): string {
+  const fail = (why: string) => new ConfigError(`${key} must be a cron schedule of five fields (minute hour day-of-month month day-of-week, e.g. '0 2 * * *') or a macro (${MACROS.join(', ')}); ${why}; got ${JSON.stringify(schedule)}`, key);
   if (MACROS.includes(schedule.trim())) return MACRO_FIELDS[schedule.trim()];
   const fields = schedule.trim().split(/\s+/);
   if (fields.length !== 5) throw fail(`it has ${fields.length} field(s)`);

@@ -50,8 +50,8 @@ export class NetworkPolicies extends Construct {
     super(scope, id);
     const { server, bucketJob, garbageCollection: gc, backup, backendStore: db, artifactStore: s3 } = props;
     // An in-cluster store is reached by its pods' labels; an external one by its port, anywhere.
-    const toDatabase: k8s.NetworkPolicyEgressRule = { to: db.labels ? [pods(db.labels)] : ANYWHERE, ports: [tcp(db.port)] };
-    const toS3: k8s.NetworkPolicyEgressRule = { to: s3.labels ? [pods(s3.labels)] : ANYWHERE, ports: [tcp(s3.port)] };
+    const toDatabase: k8s.NetworkPolicyEgressRule = { to: db.inCluster ? [pods(db.inCluster.labels)] : ANYWHERE, ports: [tcp(db.port)] };
+    const toS3: k8s.NetworkPolicyEgressRule = { to: s3.inCluster ? [pods(s3.inCluster.labels)] : ANYWHERE, ports: [tcp(s3.port)] };
     const toServer: k8s.NetworkPolicyEgressRule = { to: [pods(server.labels)], ports: [tcp(server.podPort)] };
     const toProvider: k8s.NetworkPolicyEgressRule[] = props.identityProviderPort ? [{ to: ANYWHERE, ports: [tcp(props.identityProviderPort)] }] : [];
     const from = (...parts: Array<{ labels: PartLabels } | undefined>): k8s.NetworkPolicyPeer[] =>
@@ -68,8 +68,8 @@ export class NetworkPolicies extends Construct {
     policy('bucket-job', bucketJob.labels, [], [DNS, toS3]);
     if (gc) policy('gc', gc.labels, [], [DNS, toDatabase, toServer, toS3]);
     if (backup) policy('backup', backup.labels, [], [DNS, toDatabase, toS3]);
-    if (db.labels) policy('postgres', db.labels, [{ from: from(server, gc, backup), ports: [tcp(db.port)] }], [DNS]);
+    if (db.inCluster) policy(db.inCluster.name, db.inCluster.labels, [{ from: from(server, gc, backup), ports: [tcp(db.port)] }], [DNS]);
     // gc deletes artifacts itself when they are not served through the tracking server.
-    if (s3.labels) policy(s3.labels.appName, s3.labels, [{ from: from(server, bucketJob, backup, gc), ports: [tcp(s3.port)] }], [DNS]);
+    if (s3.inCluster) policy(s3.inCluster.name, s3.inCluster.labels, [{ from: from(server, bucketJob, backup, gc), ports: [tcp(s3.port)] }], [DNS]);
   }
 }

@@ -1,8 +1,11 @@
 import { createHmac } from 'crypto';
 import { Duration } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-28';
+import { Construct } from 'constructs';
 import { CredentialValues } from '../credentials/credential-values';
 import { SecretKeys } from '../credentials/secret-keys';
-import { checkIntegerInRange } from '../kit/validate';
+import { ServerPart } from './server-part';
+import { checkSeconds } from '../kit/settings';
 
 /** What every signed-in user may do with experiments and models they were given no explicit permission on. */
 export enum Permission {
@@ -34,6 +37,8 @@ export interface AuthOptions {
    * price of a cache is that a changed or removed password keeps working on other workers for up
    * to this long. `Duration.seconds(0)` turns the cache off (MLflow's own default).
    * @default Duration.seconds(30)
+   * @minimum 0
+   * @maximum 86400
    */
   readonly credentialCacheTtl?: Duration;
 }
@@ -41,7 +46,7 @@ export interface AuthOptions {
 /** The Secret entries basic auth needs: admin credentials, the shared Flask key, and MLflow's auth config file. */
 export function authSecretEntries(values: CredentialValues, databaseUri: string, options: AuthOptions): Record<string, string> {
   const ttl = options.credentialCacheTtl ?? Duration.seconds(30);
-  checkIntegerInRange(ttl.toSeconds(), 'auth.credentialCacheTtl (seconds)', 0, 86400);
+  checkSeconds('auth.credentialCacheTtl', ttl);
   const username = values.adminUsername ?? 'admin';
   const password = values.adminPassword!;
   // Stable across synths (a new key would log every user out) and secret, because it is derived from secrets.
@@ -62,5 +67,28 @@ export function authSecretEntries(values: CredentialValues, databaseUri: string,
       `auth_cache_ttl_seconds = ${ttl.toSeconds()}`,
       '',
     ].join('\n'),
+  };
+}
+
+const AUTH_DIR = '/etc/mlflow-auth';
+
+/**
+ * Basic auth in the server pod: MLflow's auth app reading its configuration file from the Secret,
+ * the Flask key every replica shares, and the admin credentials the migrate step signs in with.
+ */
+export function authPart(scope: Construct, secret: kplus.ISecret): ServerPart {
+  const volume = kplus.Volume.fromSecret(scope, 'auth-config', secret, { name: 'auth-config', items: { [SecretKeys.AUTH_CONFIG_FILE]: { path: SecretKeys.AUTH_CONFIG_FILE } } });
+  const mounts = [{ path: AUTH_DIR, volume, readOnly: true }];
+  const configPath = { MLFLOW_AUTH_CONFIG_PATH: kplus.EnvValue.fromValue(`${AUTH_DIR}/${SecretKeys.AUTH_CONFIG_FILE}`) };
+  return {
+    args: ['--app-name', 'basic-auth'],
+    env: { ...configPath, MLFLOW_FLASK_SERVER_SECRET_KEY: secret.envValue(SecretKeys.MLFLOW_FLASK_SERVER_SECRET_KEY) },
+    migrateEnv: {
+      ...configPath,
+      MLFLOW_TRACKING_USERNAME: secret.envValue(SecretKeys.MLFLOW_TRACKING_USERNAME),
+      MLFLOW_TRACKING_PASSWORD: secret.envValue(SecretKeys.MLFLOW_TRACKING_PASSWORD),
+    },
+    mounts,
+    migrateMounts: mounts,
   };
 }

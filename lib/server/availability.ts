@@ -3,20 +3,28 @@ import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { metadataOf, StackContext } from '../kit/context';
 import { PartLabels } from '../kit/labels';
-import { checkIntegerInRange } from '../kit/validate';
+import { checkInteger } from '../kit/settings';
 
 /** HorizontalPodAutoscaler settings for the tracking server. */
 export interface AutoscalingOptions {
   /**
    * Fewest pods.
    * @default 2
+   * @minimum 1
+   * @maximum 100
    */
   readonly minReplicas?: number;
-  /** Most pods. */
+  /**
+   * Most pods.
+   * @minimum 1
+   * @maximum 100
+   */
   readonly maxReplicas: number;
   /**
    * Average CPU use, in percent of the request, that the autoscaler aims for.
    * @default 70
+   * @minimum 1
+   * @maximum 100
    */
   readonly cpuUtilizationPercent?: number;
 }
@@ -47,9 +55,9 @@ export class ServerAvailability extends Construct {
     const metadata = metadataOf(context, context.instance, labels);
     this.minReplicas = props.replicas;
     if (autoscaling) {
-      this.minReplicas = checkIntegerInRange(autoscaling.minReplicas ?? 2, 'server.autoscaling.minReplicas', 1, 100);
-      const maxReplicas = checkIntegerInRange(autoscaling.maxReplicas, 'server.autoscaling.maxReplicas', this.minReplicas, 100);
-      const cpu = checkIntegerInRange(autoscaling.cpuUtilizationPercent ?? 70, 'server.autoscaling.cpuUtilizationPercent', 1, 100);
+      this.minReplicas = checkInteger('server.autoscaling.minReplicas', autoscaling.minReplicas ?? 2);
+      const maxReplicas = checkInteger('server.autoscaling.maxReplicas', autoscaling.maxReplicas, this.minReplicas);
+      const cpu = checkInteger('server.autoscaling.cpuUtilizationPercent', autoscaling.cpuUtilizationPercent ?? 70);
       new kplus.HorizontalPodAutoscaler(this, 'autoscaler', {
         metadata,
         target: props.deployment,

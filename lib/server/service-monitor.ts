@@ -5,25 +5,6 @@ import { SecretKeys } from '../credentials/secret-keys';
 import { metadataOf, StackContext } from '../kit/context';
 import { TrackingServer } from './tracking-server';
 
-/** Prometheus metrics of the tracking server. */
-export interface MetricsOptions {
-  /**
-   * Turn metrics on or off.
-   * @default - on when `metrics` is given
-   */
-  readonly enabled?: boolean;
-  /**
-   * Emit a prometheus-operator ServiceMonitor (needs its CRD in the cluster).
-   * @default true
-   */
-  readonly serviceMonitor?: boolean;
-  /**
-   * Scrape interval.
-   * @default Duration.seconds(30)
-   */
-  readonly interval?: Duration;
-}
-
 export interface ServerMonitorProps {
   readonly context: StackContext;
   /** The tracking server: its labels (the Service carries them) and whether basic auth is on. */

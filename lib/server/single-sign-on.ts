@@ -6,6 +6,7 @@ import { DefaultImages } from '../kit/images';
 import { resources } from '../kit/resources';
 import { restrictedContainer } from '../kit/security';
 import { checkHttpUrl } from '../kit/validate';
+import { ServerPart } from './server-part';
 
 /**
  * Single sign-on with your OpenID Connect provider (Keycloak, Dex, Entra ID, Okta, Google, ...):
@@ -65,15 +66,15 @@ export function issuerPort(options: SingleSignOnOptions): number {
 }
 
 /** The oauth2-proxy container of the server pod. */
-export function singleSignOnProxy(options: SingleSignOnOptions, secret: kplus.ISecret, upstreamPort: number): kplus.ContainerProps {
+function singleSignOnProxy(options: SingleSignOnOptions, secret: kplus.ISecret, upstreamPort: number): kplus.ContainerProps {
   checkHttpUrl(options.issuerUrl, 'sso.issuerUrl');
   const redirect = checkHttpUrl(options.redirectUrl, 'sso.redirectUrl');
   if (!redirect.endsWith('/oauth2/callback')) {
-    throw new ConfigError(`sso.redirectUrl must be the UI's public URL followed by /oauth2/callback (register the same URL at the provider); got ${JSON.stringify(options.redirectUrl)}`);
+    throw new ConfigError(`sso.redirectUrl must be the UI's public URL followed by /oauth2/callback (register the same URL at the provider); got ${JSON.stringify(options.redirectUrl)}`, 'sso.redirectUrl');
   }
   const names = [options.clientId, ...(options.allowedGroups ?? []), ...(options.emailDomains ?? []), ...(options.extraAudiences ?? [])];
   for (const name of names) {
-    if (!/^[^\s,]+$/.test(name ?? '')) throw new ConfigError(`sso.clientId, allowedGroups, emailDomains and extraAudiences must be non-empty, without spaces or commas; got ${JSON.stringify(name)}`);
+    if (!/^[^\s,]+$/.test(name ?? '')) throw new ConfigError(`sso.clientId, allowedGroups, emailDomains and extraAudiences must be non-empty, without spaces or commas; got ${JSON.stringify(name)}`, ['sso.clientId', 'sso.allowedGroups', 'sso.emailDomains', 'sso.extraAudiences']);
   }
   const session = (options.sessionLifetime ?? Duration.hours(12)).toSeconds();
   const args = [
@@ -120,4 +121,9 @@ export function singleSignOnProxy(options: SingleSignOnOptions, secret: kplus.IS
     liveness: kplus.Probe.fromHttpGet('/ping', { port: PROXY_PORT, periodSeconds: Duration.seconds(20), failureThreshold: 6, timeoutSeconds: Duration.seconds(5) }),
     readiness: kplus.Probe.fromHttpGet('/ready', { port: PROXY_PORT, periodSeconds: Duration.seconds(10), failureThreshold: 3, timeoutSeconds: Duration.seconds(5) }),
   };
+}
+
+/** Single sign-on in the server pod: oauth2-proxy in front of MLflow, which then listens on loopback only. */
+export function ssoPart(options: SingleSignOnOptions, secret: kplus.ISecret, upstreamPort: number): ServerPart {
+  return { sidecars: [singleSignOnProxy(options, secret, upstreamPort)] };
 }

@@ -1,11 +1,14 @@
+import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+import { CredentialValues } from '../credentials/credential-values';
+import { SecretKeys } from '../credentials/secret-keys';
 import { StackContext } from '../kit/context';
-import { PartLabels } from '../kit/labels';
 import { checkHttpUrl } from '../kit/validate';
+import { InClusterPart, InClusterS3Server } from './in-cluster';
 import { Minio, MinioOptions } from './minio';
 import { Seaweedfs, SeaweedfsOptions } from './seaweedfs';
 
-/** How the stack's S3 clients reach the artifact store; what every artifact store provides. */
+/** What an artifact store tells the rest of the stack; nothing outside the store asks which one it is. */
 export interface ArtifactStoreConnection {
   /** S3 endpoint with scheme; undefined means AWS S3. */
   readonly endpointUrl?: string;
@@ -13,10 +16,20 @@ export interface ArtifactStoreConnection {
   readonly port: number;
   /** Skip TLS verification of the endpoint (self-signed certificates). */
   readonly ignoreTls: boolean;
-  /** The S3 credentials are also the store's root user and password (in-cluster MinIO), so MinIO's length rules apply. */
-  readonly credentialsAreRootUser: boolean;
-  /** Labels of the in-cluster store's pods, when the store runs in the cluster. */
-  readonly labels?: PartLabels;
+  /** What the summary line calls it: `MinIO in the cluster`, `S3 at https://s3.example.com`. */
+  readonly displayName: string;
+  /** The store's pods, when it runs in the stack. */
+  readonly inCluster?: InClusterPart;
+  /**
+   * The store's own rule for the S3 credentials (MinIO takes them as its root user and password);
+   * throws a ConfigError naming `source`.
+   */
+  readonly checkCredentials?: (values: CredentialValues, source: string) => void;
+  /**
+   * The environment an S3 client (boto3 in MLflow, `mc` in the jobs) needs, every value read from
+   * the credentials Secret so that no credential appears in a manifest.
+   */
+  clientEnv(secret: kplus.ISecret): Record<string, kplus.EnvValue>;
 }
 
 /** Options for an S3 service that runs outside this stack. */
@@ -60,18 +73,29 @@ export abstract class ArtifactStore {
   public abstract _bind(scope: Construct, context: StackContext): ArtifactStoreConnection;
 }
 
+function s3ClientEnv(secret: kplus.ISecret, endpointUrl: string | undefined, ignoreTls: boolean): Record<string, kplus.EnvValue> {
+  const env: Record<string, kplus.EnvValue> = {
+    AWS_ACCESS_KEY_ID: secret.envValue(SecretKeys.AWS_ACCESS_KEY_ID),
+    AWS_SECRET_ACCESS_KEY: secret.envValue(SecretKeys.AWS_SECRET_ACCESS_KEY),
+    AWS_DEFAULT_REGION: secret.envValue(SecretKeys.AWS_DEFAULT_REGION, { optional: true }),
+  };
+  if (endpointUrl !== undefined) env.MLFLOW_S3_ENDPOINT_URL = secret.envValue(SecretKeys.MLFLOW_S3_ENDPOINT_URL);
+  if (ignoreTls) env.MLFLOW_S3_IGNORE_TLS = kplus.EnvValue.fromValue('true');
+  return env;
+}
+
 /** An S3 server the stack runs itself (MinIO or SeaweedFS). */
 class InClusterS3 extends ArtifactStore {
   public readonly externalEndpoint = undefined;
 
-  public constructor(private readonly create: (scope: Construct, context: StackContext) => Minio | Seaweedfs) {
+  public constructor(private readonly create: (scope: Construct, context: StackContext) => InClusterS3Server) {
     super();
   }
 
   public _bind(scope: Construct, context: StackContext): ArtifactStoreConnection {
-    const store = this.create(scope, context);
-    // MinIO takes the S3 keys as its root user and password, with length rules of its own.
-    return { endpointUrl: store.endpointUrl, port: store.port, ignoreTls: false, credentialsAreRootUser: store instanceof Minio, labels: store.labels };
+    const server = this.create(scope, context);
+    const { endpointUrl, port, displayName, checkCredentials } = server;
+    return { endpointUrl, port, ignoreTls: false, displayName, inCluster: server.part, checkCredentials, clientEnv: (secret) => s3ClientEnv(secret, endpointUrl, false) };
   }
 }
 
@@ -81,12 +105,19 @@ class ExternalS3 extends ArtifactStore {
 
   public constructor(options: S3Options) {
     super();
-    this.externalEndpoint = options.endpoint === undefined ? undefined : checkHttpUrl(options.endpoint, 'ArtifactStore.s3({ endpoint })');
+    this.externalEndpoint = options.endpoint === undefined ? undefined : checkHttpUrl(options.endpoint, 'artifactStore.s3.endpoint');
     this.ignoreTls = options.ignoreTls ?? false;
   }
 
   public _bind(): ArtifactStoreConnection {
-    return { endpointUrl: this.externalEndpoint, port: portOf(this.externalEndpoint), ignoreTls: this.ignoreTls, credentialsAreRootUser: false };
+    const { externalEndpoint: endpointUrl, ignoreTls } = this;
+    return {
+      endpointUrl,
+      port: portOf(endpointUrl),
+      ignoreTls,
+      displayName: `S3 at ${endpointUrl ?? 'AWS'}`,
+      clientEnv: (secret) => s3ClientEnv(secret, endpointUrl, ignoreTls),
+    };
   }
 }
 

@@ -2,27 +2,34 @@ import { Construct } from 'constructs';
 import { CredentialValues } from '../credentials/credential-values';
 import { StackContext } from '../kit/context';
 import { ConfigError } from '../kit/errors';
-import { PartLabels } from '../kit/labels';
-import { checkIntegerInRange, checkNonEmpty } from '../kit/validate';
+import { DefaultImages } from '../kit/images';
+import { checkInteger } from '../kit/settings';
+import { checkNonEmpty } from '../kit/validate';
+import { DatabaseDump } from './database-dump';
 import { databaseUri } from './database-uri';
+import { InClusterPart } from './in-cluster';
+import { pgDump } from './pg-dump';
 import { Postgres, PostgresOptions } from './postgres';
 
-/** How the stack reaches its database; what every backend store provides. */
+/** Where the options of an external database are set (`mlflow.yaml` and the props alike). */
+const KEY = 'backendStore.external';
+
+/** What a backend store tells the rest of the stack; nothing outside the store asks which one it is. */
 export interface BackendStoreConnection {
   /** Host name or address of the database server. */
   readonly host: string;
   /** TCP port. */
   readonly port: number;
-  /** The database server software. */
-  readonly engine: DatabaseEngine;
+  /** What the summary line calls it: `PostgreSQL in the cluster`, `MySQL at db:3306`. */
+  readonly displayName: string;
   /** Store settings that the URI carries, so that an existing Secret's URI would silently override them (for errors). */
   readonly uriSettings: string[];
   /** The SQLAlchemy URI for these credentials. */
   databaseUri(values: CredentialValues): string;
-  /** Labels of the in-cluster database pods, when the database runs in the cluster. */
-  readonly labels?: PartLabels;
-  /** The in-cluster server's image, whose `pg_dump` matches it; undefined for an external database. */
-  readonly image?: string;
+  /** The database's pods, when it runs in the stack (its data is then the stack's to back up). */
+  readonly inCluster?: InClusterPart;
+  /** How the backup Job dumps it; undefined when the stack cannot, and a backup is then refused. */
+  readonly dump?: DatabaseDump;
 }
 
 /** The database server software of an external backend store. */
@@ -45,6 +52,8 @@ export interface ExternalDatabaseOptions {
   /**
    * TCP port.
    * @default - 5432 for PostgreSQL, 3306 for MySQL
+   * @minimum 1
+   * @maximum 65535
    */
   readonly port?: number;
   /**
@@ -68,6 +77,7 @@ const TLS_QUERIES: Record<DatabaseEngine, Record<string, string>> = {
   },
 };
 const DEFAULT_PORTS: Record<DatabaseEngine, number> = { [DatabaseEngine.POSTGRESQL]: 5432, [DatabaseEngine.MYSQL]: 3306 };
+const ENGINE_NAMES: Record<DatabaseEngine, string> = { [DatabaseEngine.POSTGRESQL]: 'PostgreSQL', [DatabaseEngine.MYSQL]: 'MySQL' };
 
 /** Where MLflow keeps run metadata and the model registry. Create with a static factory. */
 export abstract class BackendStore {
@@ -99,15 +109,14 @@ class InClusterPostgres extends BackendStore {
   public _bind(scope: Construct, context: StackContext): BackendStoreConnection {
     const postgres = new Postgres(scope, 'postgres', context, this.options);
     const { host, port } = postgres;
-    const engine = DatabaseEngine.POSTGRESQL;
     return {
       host,
       port,
-      engine,
+      displayName: 'PostgreSQL in the cluster',
       uriSettings: [],
-      labels: postgres.labels,
-      image: postgres.image,
-      databaseUri: (v) => databaseUri(engine, { user: v.postgresUser, password: v.postgresPassword, database: v.postgresDb, host, port, query: '' }),
+      inCluster: { labels: postgres.labels, name: 'postgres' },
+      dump: pgDump(host, port, postgres.image),
+      databaseUri: (v) => databaseUri(DatabaseEngine.POSTGRESQL, { user: v.postgresUser, password: v.postgresPassword, database: v.postgresDb, host, port, query: '' }),
     };
   }
 }
@@ -123,16 +132,16 @@ class ExternalDatabase extends BackendStore {
     super();
     this.engine = options.engine ?? DatabaseEngine.POSTGRESQL;
     if (!Object.values(DatabaseEngine).includes(this.engine)) {
-      throw new ConfigError(`BackendStore.external({ engine }) must be one of ${Object.values(DatabaseEngine).join(', ')}; got ${JSON.stringify(options.engine)}`);
+      throw new ConfigError(`${KEY}.engine must be one of ${Object.values(DatabaseEngine).join(', ')}; got ${JSON.stringify(options.engine)}`, `${KEY}.engine`);
     }
-    this.host = checkNonEmpty(options.host, 'BackendStore.external({ host })');
+    this.host = checkNonEmpty(options.host, `${KEY}.host`);
     if (!/^[A-Za-z0-9.:\-[\]]+$/.test(this.host)) {
-      throw new ConfigError(`BackendStore.external({ host }) must be a host name or IP address; got ${JSON.stringify(this.host)}`);
+      throw new ConfigError(`${KEY}.host must be a host name or IP address; got ${JSON.stringify(this.host)}`, `${KEY}.host`);
     }
-    this.port = checkIntegerInRange(options.port ?? DEFAULT_PORTS[this.engine], 'BackendStore.external({ port })', 1, 65535);
+    this.port = checkInteger(`${KEY}.port`, options.port ?? DEFAULT_PORTS[this.engine]);
     const queries = TLS_QUERIES[this.engine];
     if (options.sslMode !== undefined && !(options.sslMode in queries)) {
-      throw new ConfigError(`BackendStore.external({ sslMode }) for ${this.engine} must be one of ${Object.keys(queries).join(', ')}; got ${JSON.stringify(options.sslMode)}`);
+      throw new ConfigError(`${KEY}.sslMode for ${this.engine} must be one of ${Object.keys(queries).join(', ')}; got ${JSON.stringify(options.sslMode)}`, `${KEY}.sslMode`);
     }
     this.query = options.sslMode === undefined ? '' : queries[options.sslMode];
     this.uriSettings = options.sslMode === undefined ? [] : ['sslMode'];
@@ -143,8 +152,10 @@ class ExternalDatabase extends BackendStore {
     return {
       host,
       port,
-      engine,
+      displayName: `${ENGINE_NAMES[engine]} at ${host}:${port}`,
       uriSettings,
+      // The PostgreSQL image's pg_dump reaches any PostgreSQL; nothing here dumps MySQL or MariaDB.
+      dump: engine === DatabaseEngine.POSTGRESQL ? pgDump(host, port, DefaultImages.POSTGRES) : undefined,
       databaseUri: (v) => databaseUri(engine, { user: v.postgresUser, password: v.postgresPassword, database: v.postgresDb, host, port, query }),
     };
   }

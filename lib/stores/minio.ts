@@ -2,11 +2,14 @@ import { Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+import { CredentialValues } from '../credentials/credential-values';
 import { SecretKeys } from '../credentials/secret-keys';
 import { partLabels, StackContext } from '../kit/context';
 import { DefaultImages } from '../kit/images';
-import { imageVersion, PartLabels } from '../kit/labels';
+import { ConfigError } from '../kit/errors';
+import { imageVersion } from '../kit/labels';
 import { resources } from '../kit/resources';
+import { InClusterPart, InClusterS3Server } from './in-cluster';
 import { SinglePodStore } from './single-pod-store';
 
 /** Options for MinIO inside the cluster. */
@@ -38,23 +41,25 @@ const API_PORT = 9000;
 const CONSOLE_PORT = 9001;
 
 /** A single-node MinIO server: a StatefulSet with one PersistentVolumeClaim and a Service for the S3 API and console. */
-export class Minio extends Construct {
+export class Minio extends Construct implements InClusterS3Server {
   /** The S3 endpoint inside the cluster, with scheme. */
   public readonly endpointUrl: string;
   /** The S3 API port. */
   public readonly port = API_PORT;
-  /** MinIO's labels; the selector picks its pod. */
-  public readonly labels: PartLabels;
+  public readonly displayName = 'MinIO in the cluster';
+  /** MinIO's pods. */
+  public readonly part: InClusterPart;
 
   public constructor(scope: Construct, id: string, context: StackContext, options: MinioOptions) {
     super(scope, id);
     const image = options.image ?? DefaultImages.MINIO;
-    this.labels = partLabels(context, 'minio', 'artifact-store', imageVersion(image));
+    const labels = partLabels(context, 'minio', 'artifact-store', imageVersion(image));
+    this.part = { labels, name: 'minio' };
     const fromSecret = (name: string, key: string): k8s.EnvVar => ({ name, valueFrom: { secretKeyRef: { name: context.secret.name, key } } });
     const httpGet = (path: string): k8s.Probe => ({ httpGet: { path, port: k8s.IntOrString.fromString('s3') }, timeoutSeconds: 5 });
     const store = new SinglePodStore(this, 'store', {
       context,
-      labels: this.labels,
+      labels,
       name: `${context.instance}-minio`,
       ports: [{ name: 's3', port: API_PORT }, { name: 'console', port: CONSOLE_PORT }],
       headless: false,
@@ -79,8 +84,18 @@ export class Minio extends Construct {
       volumes: [{ name: 'tmp', emptyDir: {} }],
       storage: options.storage ?? Size.gibibytes(20),
       storageClassName: options.storageClassName,
-      storageClassProp: 'ArtifactStore.minio({ storageClassName })',
+      storageClassProp: 'artifactStore.minio.storageClassName',
     });
     this.endpointUrl = `http://${store.host}:${API_PORT}`;
+  }
+
+  /** MinIO takes the S3 keys as its root user and password, and refuses to start with a user under 3 or a password under 8 characters. */
+  public checkCredentials(values: CredentialValues, source: string): void {
+    if (values.awsAccessKeyId.length < 3) {
+      throw new ConfigError(`${source}: ${SecretKeys.AWS_ACCESS_KEY_ID} is MinIO's root user and must be at least 3 characters (got ${values.awsAccessKeyId.length})`, SecretKeys.AWS_ACCESS_KEY_ID);
+    }
+    if (values.awsSecretAccessKey.length < 8) {
+      throw new ConfigError(`${source}: ${SecretKeys.AWS_SECRET_ACCESS_KEY} is MinIO's root password and must be at least 8 characters (got ${values.awsSecretAccessKey.length})`, SecretKeys.AWS_SECRET_ACCESS_KEY);
+    }
   }
 }

@@ -7,6 +7,7 @@ import { partLabels, StackContext } from '../kit/context';
 import { DefaultImages } from '../kit/images';
 import { imageVersion, PartLabels } from '../kit/labels';
 import { resources } from '../kit/resources';
+import { POSTGRES_UID } from './pg-dump';
 import { SinglePodStore } from './single-pod-store';
 
 /** Options for PostgreSQL inside the cluster. */
@@ -34,8 +35,6 @@ export interface PostgresOptions {
   readonly resources?: kplus.ContainerResources;
 }
 
-/** The UID of the `postgres` user in the Debian-based image. */
-const POSTGRES_UID = 999;
 const PORT = 5432;
 /** The volume holds the data directory in a subdirectory, so a `lost+found` at the root cannot break initdb. */
 const DATA_MOUNT = '/var/lib/postgresql';
@@ -97,7 +96,7 @@ export class Postgres extends Construct {
       ],
       storage: options.storage ?? Size.gibibytes(10),
       storageClassName: options.storageClassName,
-      storageClassProp: 'BackendStore.postgres({ storageClassName })',
+      storageClassProp: 'backendStore.postgres.storageClassName',
       terminationGracePeriodSeconds: 60,
     });
     this.host = store.host;

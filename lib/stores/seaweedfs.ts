@@ -5,8 +5,9 @@ import { Construct } from 'constructs';
 import { SecretKeys } from '../credentials/secret-keys';
 import { partLabels, StackContext } from '../kit/context';
 import { DefaultImages } from '../kit/images';
-import { imageVersion, PartLabels } from '../kit/labels';
+import { imageVersion } from '../kit/labels';
 import { resources } from '../kit/resources';
+import { InClusterPart, InClusterS3Server } from './in-cluster';
 import { SinglePodStore } from './single-pod-store';
 
 /** Options for SeaweedFS inside the cluster. */
@@ -42,23 +43,25 @@ const S3_PORT = 8333;
  * one `weed server` process, one PersistentVolumeClaim, and a Service for the S3 API. The S3
  * credentials from the Secret become its admin identity.
  */
-export class Seaweedfs extends Construct {
+export class Seaweedfs extends Construct implements InClusterS3Server {
   /** The S3 endpoint inside the cluster, with scheme. */
   public readonly endpointUrl: string;
   /** The S3 port. */
   public readonly port = S3_PORT;
-  /** SeaweedFS's labels; the selector picks its pod. */
-  public readonly labels: PartLabels;
+  public readonly displayName = 'SeaweedFS in the cluster';
+  /** SeaweedFS's pods. */
+  public readonly part: InClusterPart;
 
   public constructor(scope: Construct, id: string, context: StackContext, options: SeaweedfsOptions) {
     super(scope, id);
     const image = options.image ?? DefaultImages.SEAWEEDFS;
-    this.labels = partLabels(context, 'seaweedfs', 'artifact-store', imageVersion(image));
+    const labels = partLabels(context, 'seaweedfs', 'artifact-store', imageVersion(image));
+    this.part = { labels, name: 'seaweedfs' };
     const fromSecret = (name: string, key: string): k8s.EnvVar => ({ name, valueFrom: { secretKeyRef: { name: context.secret.name, key } } });
     const health: k8s.Probe = { httpGet: { path: '/healthz', port: k8s.IntOrString.fromString('s3') }, timeoutSeconds: 5 };
     const store = new SinglePodStore(this, 'store', {
       context,
-      labels: this.labels,
+      labels,
       name: `${context.instance}-seaweedfs`,
       ports: [{ name: 's3', port: S3_PORT }],
       headless: false,
@@ -89,7 +92,7 @@ export class Seaweedfs extends Construct {
       volumes: [{ name: 'tmp', emptyDir: {} }],
       storage: options.storage ?? Size.gibibytes(20),
       storageClassName: options.storageClassName,
-      storageClassProp: 'ArtifactStore.seaweedfs({ storageClassName })',
+      storageClassProp: 'artifactStore.seaweedfs.storageClassName',
       // Stopping flushes volumes for about 25 s.
       terminationGracePeriodSeconds: 60,
     });
