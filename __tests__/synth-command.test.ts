@@ -86,14 +86,12 @@ test('a settings file in the environment is read, and its mistakes are one line 
   expect(bad.stderr).toBe(`error: ${settings} line 2: unknown key server.nodeport (did you mean nodePort?); allowed in server: image, replicas, workers, nodePort, exposure, publicHosts, allowedHosts, corsAllowedOrigins, artifactServing, databaseWaitTimeout, resources, autoscaling, gateway, jobs, workspaces, telemetry\n`);
 });
 
-test('`npm run synth`, the README\'s command, writes what the synth process writes, and starts it without NODE_OPTIONS and NODE_EXTRA_CA_CERTS', () => {
+test('`npm run synth`, the README\'s command, writes what the synth process writes', () => {
   const direct = synth({ MLFLOW_ENV_FILE: '.env.example' });
   const outdir = fs.mkdtempSync(path.join(work, 'npm-'));
   const result = spawnSync('npm', ['run', '--silent', 'synth'], { cwd: root, env: { ...process.env, CDK8S_OUTDIR: outdir, MLFLOW_ENV_FILE: '.env.example', npm_config_update_notifier: 'false' }, encoding: 'utf8' });
   expect(result.status).toBe(0);
   expect(fs.readFileSync(path.join(outdir, 'mlflow.k8s.yaml'), 'utf8')).toBe(fs.readFileSync(path.join(direct.outdir, 'mlflow.k8s.yaml'), 'utf8'));
-  // The synth opens no connection: Node's extra certificates and .npmrc's --import (for the cdk8s CLI) only cost it time.
-  expect(JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).scripts.synth).toBe('NODE_OPTIONS= NODE_EXTRA_CA_CERTS= node scripts/synth.js');
 }, 30_000);
 
 test('`cdk8s synth` through npm is quiet offline: the repository\'s .npmrc turns the CLI\'s upgrade check off', () => {
