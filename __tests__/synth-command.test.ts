@@ -2,9 +2,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Yaml } from 'cdk8s';
 import { parseAllDocuments } from 'yaml';
-import { AppConfig } from '../lib';
 
 /** The README's synth command, run as a user runs it: a real process, real files. */
 const root = path.resolve(__dirname, '..');
@@ -66,25 +64,6 @@ test('an admin password in .env turns basic auth on, without the auth-off note',
   expect(docs.find((d) => d.kind === 'Deployment').spec.template.spec.containers[0].args).toEqual(expect.arrayContaining(['--app-name', 'basic-auth']));
 });
 
-test('an edit to lib/ shows in the next synth (the build cache is keyed on content)', () => {
-  const project = fs.mkdtempSync(path.join(work, 'edit-'));
-  for (const entry of ['main.ts', 'lib', 'imports', 'scripts', '.env.example']) fs.cpSync(path.join(root, entry), path.join(project, entry), { recursive: true });
-  fs.symlinkSync(path.join(root, 'node_modules'), path.join(project, 'node_modules'));
-  const env = { ...process.env };
-  delete env.MLFLOW_ENV_FILE;
-  delete env.CDK8S_OUTDIR;
-  const synthImage = () => {
-    const result = spawnSync(process.execPath, ['scripts/synth.js'], { cwd: project, env, encoding: 'utf8' });
-    expect(result.status).toBe(0);
-    const docs = parseAllDocuments(fs.readFileSync(path.join(project, 'dist', 'mlflow.k8s.yaml'), 'utf8')).map((d) => d.toJS());
-    return docs.find((d) => d.kind === 'Deployment').spec.template.spec.containers[0].image;
-  };
-  expect(synthImage()).toBe('ghcr.io/mlflow/mlflow:v3.18.0-full');
-  const images = path.join(project, 'lib', 'kit', 'images.ts');
-  fs.writeFileSync(images, fs.readFileSync(images, 'utf8').replace('v3.18.0-full', 'v9.9.9-full'));
-  expect(synthImage()).toBe('ghcr.io/mlflow/mlflow:v9.9.9-full');
-});
-
 test('dist/ holds exactly this synth: an earlier manifest goes, a user\'s other file stays', () => {
   const outdir = fs.mkdtempSync(path.join(work, 'stale-'));
   fs.writeFileSync(path.join(outdir, 'old-chart.k8s.yaml'), 'kind: ConfigMap\n');
@@ -107,41 +86,13 @@ test('a settings file in the environment is read, and its mistakes are one line 
   expect(bad.stderr).toBe(`error: ${settings} line 2: unknown key server.nodeport (did you mean nodePort?); allowed in server: image, replicas, workers, nodePort, exposure, publicHosts, allowedHosts, corsAllowedOrigins, artifactServing, databaseWaitTimeout, resources, autoscaling, gateway, jobs, workspaces, telemetry\n`);
 });
 
-test('`npm run synth`, the README\'s command, writes what the synth process writes, and starts it without NODE_OPTIONS and NODE_EXTRA_CA_CERTS', () => {
+test('`npm run synth`, the README\'s command, writes what the synth process writes', () => {
   const direct = synth({ MLFLOW_ENV_FILE: '.env.example' });
   const outdir = fs.mkdtempSync(path.join(work, 'npm-'));
   const result = spawnSync('npm', ['run', '--silent', 'synth'], { cwd: root, env: { ...process.env, CDK8S_OUTDIR: outdir, MLFLOW_ENV_FILE: '.env.example', npm_config_update_notifier: 'false' }, encoding: 'utf8' });
   expect(result.status).toBe(0);
   expect(fs.readFileSync(path.join(outdir, 'mlflow.k8s.yaml'), 'utf8')).toBe(fs.readFileSync(path.join(direct.outdir, 'mlflow.k8s.yaml'), 'utf8'));
-  // The synth opens no connection: Node's extra certificates and .npmrc's --import (for the cdk8s CLI) only cost it time.
-  expect(JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).scripts.synth).toBe('NODE_OPTIONS= NODE_EXTRA_CA_CERTS= node scripts/synth.js');
 }, 30_000);
-
-test('its YAML is what cdk8s writes: the file, read back and written again by cdk8s, is the same bytes', () => {
-  for (const env of [{}, { MLFLOW_CONFIG_FILE: 'mlflow.example.yaml' }] as Record<string, string>[]) {
-    const result = synth({ MLFLOW_ENV_FILE: '.env.example', ...env });
-    expect(result.status).toBe(0);
-    const written = fs.readFileSync(path.join(result.outdir, 'mlflow.k8s.yaml'), 'utf8');
-    expect(Yaml.stringify(...parseAllDocuments(written).map((d) => d.toJS()))).toBe(written);
-  }
-});
-
-test('a settings file\'s mistakes read the same from the synth command (schema compiled ahead of time) as from the library', () => {
-  const cases = ['server:\n  replicas: 0\n', 'server:\n  exposure: LoadBalancer\n', 'server:\n  resources:\n    limits:\n      cpu: lots\n',
-    'backendStore: {}\n', 'ingress:\n  enabled: true\n', 'name: ""\n', 'metrics:\n  enabled: "yes"\n', 'sso:\n  allowedGroups: [1]\n'];
-  for (const [i, text] of cases.entries()) {
-    const settings = path.join(work, `bad-${i}.yaml`);
-    fs.writeFileSync(settings, text);
-    let expected = '';
-    try {
-      AppConfig.load(settings);
-    } catch (err) {
-      expected = `error: ${(err as Error).message}\n`;
-    }
-    expect(expected).toMatch(/^error: .* line \d/);
-    expect(synth({ MLFLOW_CONFIG_FILE: settings, MLFLOW_ENV_FILE: '.env.example' }).stderr).toBe(expected);
-  }
-});
 
 test('`cdk8s synth` through npm is quiet offline: the repository\'s .npmrc turns the CLI\'s upgrade check off', () => {
   const env = { ...process.env };

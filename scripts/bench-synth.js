@@ -1,10 +1,9 @@
 #!/usr/bin/env node
 // Synth benchmarks; prints medians. Not a test: numbers depend on the machine.
-//  1. The README's synth command (`npm run --silent synth`), the synth script as npm runs it
-//     (`sh -c "<package.json's synth script>"` in npm's environment), also with a settings file
-//     (mlflow.example.yaml), `node scripts/synth.js` in that environment as is (the variables the
-//     script drops left in), and, given --chart, `helm template` of that chart: the commands alternated
-//     in one run (each round in the reverse order of the one before), medians and ratios.
+//  1. The README's synth command (`npm run --silent synth`), `node scripts/synth.js` (what it runs),
+//     also with a settings file (mlflow.example.yaml), and, given --chart, `helm template` of that
+//     chart: the commands alternated in one run (each round in the reverse order of the one before),
+//     medians and ratios.
 //  2. In-process synth of 1, 10 and 100 stacks in one app: time and peak memory, each in a fresh process.
 // Usage: npm run bench -- [--runs N] [--chart DIR [--helm BIN] [helm template flags...]] [--only-commands]
 //   (--only-commands skips part 2)
@@ -39,23 +38,11 @@ const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.le
 const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlflow-bench-'));
 process.on('exit', () => fs.rmSync(outdir, { recursive: true, force: true }));
 const env = { ...process.env, CDK8S_CHECK_UPGRADE: 'false', CDK8S_OUTDIR: outdir, MLFLOW_ENV_FILE: '.env.example' };
-// npm runs a script as `sh -c "<script>"`, with its node-options (.npmrc) as NODE_OPTIONS: so does the
-// bench, run through npm or not.
-if (process.env.npm_lifecycle_event === undefined) {
-  const nodeOptions = execFileSync('npm', ['config', 'get', 'node-options'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  if (nodeOptions && nodeOptions !== 'null' && nodeOptions !== 'undefined') env.NODE_OPTIONS = nodeOptions;
-}
-const synthScript = require(path.join(root, 'package.json')).scripts.synth;
 
 const commands = [
   { label: 'npm run --silent synth', cmd: 'npm', args: ['run', '--silent', 'synth'] },
-  { label: 'synth script (sh -c)', cmd: 'sh', args: ['-c', synthScript] },
-  { label: 'same, with mlflow.example.yaml', cmd: 'sh', args: ['-c', synthScript], env: { ...env, MLFLOW_CONFIG_FILE: 'mlflow.example.yaml' } },
-  // What the two variables the script drops would cost: Node (up to 22) parses NODE_EXTRA_CA_CERTS and its
-  // own root certificates before it runs any JavaScript, and an --import in NODE_OPTIONS (.npmrc's) runs
-  // the main module through the ES module loader.
-  { label: 'node scripts/synth.js, env as is', cmd: process.execPath, args: ['scripts/synth.js'] },
-  { label: 'same, NODE_OPTIONS unset', cmd: process.execPath, args: ['scripts/synth.js'], env: { ...env, NODE_OPTIONS: '' } },
+  { label: 'node scripts/synth.js', cmd: process.execPath, args: ['scripts/synth.js'] },
+  { label: 'same, with mlflow.example.yaml', cmd: process.execPath, args: ['scripts/synth.js'], env: { ...env, MLFLOW_CONFIG_FILE: 'mlflow.example.yaml' } },
 ];
 if (chart) commands.push({ label: 'helm template', cmd: helm, args: ['template', 'mlflow', path.resolve(chart), ...helmFlags] });
 
@@ -67,7 +54,7 @@ function once(c) {
   return seconds;
 }
 
-// One untimed run each: builds the synth bundle and its code cache if an edit made them stale.
+// One untimed run each: builds the synth bundle if an edit made it stale.
 for (const c of commands) once(c);
 const times = new Map(commands.map((c) => [c, []]));
 for (let round = 0; round < runs; round++) {
@@ -76,8 +63,6 @@ for (let round = 0; round < runs; round++) {
 }
 
 console.log(`synth commands, alternated, ${runs} rounds (seconds, wall)`);
-console.log(`synth script: ${synthScript}`);
-console.log(`env as is: NODE_OPTIONS=${env.NODE_OPTIONS ?? ''} NODE_EXTRA_CA_CERTS=${env.NODE_EXTRA_CA_CERTS ?? ''}`);
 console.log('command                              median     min     max');
 for (const c of commands) {
   const t = times.get(c);
