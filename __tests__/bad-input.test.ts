@@ -121,8 +121,8 @@ describe('props', () => {
     ['long name', () => ({ name: 'a-name-that-is-far-too-long-for-a-prefix-x' }), /^name must be a DNS label .*at most 40 characters/],
     ['namespace', () => ({ namespace: 'ml_platform' }), /^namespace must be a DNS label/],
     ['clusterDomain', () => ({ clusterDomain: 'Cluster..local' }), /^clusterDomain must be a DNS subdomain/],
-    ['secret name', () => ({ credentials: Credentials.fromSecretName('Bad Name') }), /Credentials\.fromSecretName\(secretName\) must be a DNS subdomain/],
-    ['storage class', () => ({ backendStore: BackendStore.postgres({ storageClassName: 'Fast SSD' }) }), /BackendStore\.postgres\(\{ storageClassName \}\) must be a DNS subdomain/],
+    ['secret name', () => ({ credentials: Credentials.fromSecretName('Bad Name') }), /credentials\.existingSecret must be a DNS subdomain/],
+    ['storage class', () => ({ backendStore: BackendStore.postgres({ storageClassName: 'Fast SSD' }) }), /backendStore\.postgres\.storageClassName must be a DNS subdomain/],
   ])('an invalid %s is refused', (_what, props, pattern) => {
     expectConfigError(() => build((props as () => Partial<MlflowStackProps>)()), pattern as RegExp);
   });
@@ -139,13 +139,13 @@ describe('props', () => {
   });
 
   test('an external database with a bad sslMode or port is refused', () => {
-    expectConfigError(() => BackendStore.external({ host: 'db', sslMode: 'yes' }), /sslMode \}\) for postgresql must be one of disable, allow, prefer, require, verify-ca, verify-full/);
-    expectConfigError(() => BackendStore.external({ host: 'db', port: 70000 }), /port \}\) must be an integer from 1 to 65535/);
-    expectConfigError(() => BackendStore.external({ host: 'db/x' }), /host \}\) must be a host name or IP address/);
+    expectConfigError(() => BackendStore.external({ host: 'db', sslMode: 'yes' }), /backendStore\.external\.sslMode for postgresql must be one of disable, allow, prefer, require, verify-ca, verify-full/);
+    expectConfigError(() => BackendStore.external({ host: 'db', port: 70000 }), /backendStore\.external\.port must be an integer from 1 to 65535/);
+    expectConfigError(() => BackendStore.external({ host: 'db/x' }), /backendStore\.external\.host must be a host name or IP address/);
   });
 
   test('an S3 endpoint without a scheme is refused', () => {
-    expectConfigError(() => ArtifactStore.s3({ endpoint: 'minio:9000' }), /ArtifactStore\.s3\(\{ endpoint \}\) must be an http/);
+    expectConfigError(() => ArtifactStore.s3({ endpoint: 'minio:9000' }), /artifactStore\.s3\.endpoint must be an http/);
   });
 
   test('allowed hosts may not smuggle commas into the list', () => {

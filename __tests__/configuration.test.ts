@@ -23,6 +23,16 @@ function synthFrom(yaml: string, env = ENV): Manifest[] {
   return Testing.synth(chart) as Manifest[];
 }
 
+function thrown(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
 function configError(fn: () => unknown): string {
   try {
     fn();
@@ -72,7 +82,7 @@ describe('mlflow.yaml', () => {
 
   test('an unknown or misspelled key is an error with the line and the closest known key', () => {
     const message = configError(() => AppConfig.load(file('mlflow.yaml', 'name: x\nserver:\n  replicas: 2\n  nodeport: 30004\n')));
-    expect(message).toMatch(/mlflow\.yaml line 4: unknown key server\.nodeport \(did you mean nodePort\?\); allowed in server: image, replicas, workers, nodePort, exposure, publicHosts/);
+    expect(message).toMatch(/mlflow\.yaml line 4: unknown key server\.nodeport \(did you mean nodePort\?\); allowed in server: image, replicas, workers, nodePort, exposure, resources, artifactServing, publicHosts/);
     expect(configError(() => AppConfig.load(file('mlflow.yaml', 'namespce: ml\n')))).toMatch(/line 1: unknown key namespce \(did you mean namespace\?\)/);
   });
 
@@ -85,8 +95,8 @@ describe('mlflow.yaml', () => {
     ['server:\n  replicas: two\n', /line 2: server\.replicas must be integer; got "two"/],
     ['backup:\n  retention: 2 weeks\n', /line 2: backup\.retention must be a duration such as 30s, 5m, 2h or 14d; got "2 weeks"/],
     ['server:\n  artifactServing: s3\n', /line 2: server\.artifactServing must be one of proxied, direct/],
-    ['backendStore:\n  postgres: {}\n  external: { host: db }\n', /line 2: backendStore takes exactly one of postgres, external/],
-    ['ingress:\n  path: /\n', /line 2: ingress needs host/],
+    ['backendStore:\n  postgres: {}\n  external: { host: db }\n', /line 1: backendStore takes exactly one of postgres, external/],
+    ['ingress:\n  path: /\n', /line 1: ingress needs host/],
     ['server: [1, 2]\n', /line 1: server must be object/],
     ['name: a\n  b: c\n', /line 1: Nested mappings are not allowed in compact mappings/],
   ])('a bad value names the line and what is allowed: %j', (yaml, pattern) => {
@@ -95,8 +105,29 @@ describe('mlflow.yaml', () => {
 
   test('an error the library finds later is placed on the line of the key it names', () => {
     const config = AppConfig.load(file('mlflow.yaml', 'name: mlflow\ngarbageCollection:\n  schedule: "99 * * * *"\n'));
-    const message = configError(() => new MlflowStack(new Chart(Testing.app(), 'c'), 'm', config.stackProps(ENV)));
-    expect(config.locate(message)).toMatch(/mlflow\.yaml line 3: garbageCollection\.schedule must be a cron schedule/);
+    const error = thrown(() => new MlflowStack(new Chart(Testing.app(), 'c'), 'm', config.stackProps(ENV)));
+    expect(config.locate(error.message, [...error.keys])).toMatch(/mlflow\.yaml line 3: garbageCollection\.schedule must be a cron schedule/);
+  });
+
+  test.each([
+    ['a top-level key', 'namespace: Team_A\n', 1, /namespace must be a DNS label/],
+    ['a key deep in a factory', 'backendStore:\n  external:\n    port: 6432\n    host: db/x\n', 4, /backendStore\.external\.host must be a host name or IP address/],
+    ['a cross-field check', 'credentials:\n  existingSecret: s\nbackendStore:\n  external: { host: db, sslMode: require }\n', 4, /backendStore\.external\.sslMode cannot take effect with Secret s/],
+    ['a check on a setting the file leaves at its default', 'name: a\nbackup:\n  enabled: true\nbackendStore:\n  external: { engine: mysql, host: db }\n', 3, /backup\.enabled: the stack cannot dump MySQL at db:3306/],
+    ['two settings that conflict', 'server:\n  replicas: 2\n  jobs: { enabled: true }\n', 3, /server\.jobs needs server\.replicas: 1/],
+  ])('every error the library finds later names the file and the line: %s', (_what, yaml, line, pattern) => {
+    const configFile = file('mlflow.yaml', yaml);
+    const config = AppConfig.load(configFile);
+    const error = thrown(() => new MlflowStack(new Chart(Testing.app(), 'c'), 'm', config.stackProps(ENV)));
+    expect(error.message).toMatch(pattern);
+    expect(config.locate(error.message, [...error.keys])).toBe(`${configFile} line ${line}: ${error.message}`);
+  });
+
+  test('a key at the wrong level says where it belongs', () => {
+    expect(configError(() => AppConfig.load(file('mlflow.yaml', 'name: a\nnodePort: 30004\n'))))
+      .toMatch(/line 2: unknown key nodePort; it belongs in server\.nodePort; allowed in \(top level\): /);
+    expect(configError(() => AppConfig.load(file('mlflow.yaml', 'server:\n  storageClassName: fast\n'))))
+      .toMatch(/line 2: unknown key server\.storageClassName; it belongs in backendStore\.postgres\.storageClassName or artifactStore\.minio\.storageClassName or artifactStore\.seaweedfs\.storageClassName/);
   });
 
   test('an existing Secret named in the settings replaces .env, which is then not read', () => {
@@ -141,7 +172,7 @@ describe('MySQL or MariaDB as the backend store', () => {
   });
 
   test('sslMode values are per engine', () => {
-    expect(configError(() => synthFrom('backendStore:\n  external: { engine: mysql, host: db, sslMode: require }\n'))).toMatch(/sslMode \}\) for mysql must be one of disabled, required, verify-identity; got "require"/);
+    expect(configError(() => synthFrom('backendStore:\n  external: { engine: mysql, host: db, sslMode: require }\n'))).toMatch(/backendStore\.external\.sslMode for mysql must be one of disabled, required, verify-identity; got "require"/);
     expect(configError(() => AppConfig.load(file('mlflow.yaml', 'backendStore:\n  external: { engine: oracle, host: db }\n')))).toMatch(/line 2: backendStore\.external\.engine must be one of postgresql, mysql/);
   });
 
@@ -155,7 +186,7 @@ describe('MySQL or MariaDB as the backend store', () => {
 describe('an existing Secret with store settings', () => {
   test('a TLS mode the Secret\'s URI would silently override is refused', () => {
     expect(configError(() => synthFrom('credentials:\n  existingSecret: s\nbackendStore:\n  external: { host: db, sslMode: require }\n')))
-      .toMatch(/BackendStore\.external\(\{ sslMode \}\) cannot take effect with Secret s: the Secret's MLFLOW_BACKEND_STORE_URI holds the whole URI; put the setting into that URI/);
+      .toMatch(/backendStore\.external\.sslMode cannot take effect with Secret s: the Secret's MLFLOW_BACKEND_STORE_URI holds the whole URI; put the setting into that URI/);
   });
 
   test('host and port still shape the NetworkPolicies', () => {

@@ -54,7 +54,7 @@ describe('basic auth', () => {
 
   test('the credential cache is configurable and can be turned off', () => {
     expect(secretContent(one(withAuth({ auth: { credentialCacheTtl: Duration.seconds(0) } }), 'Secret'))['basic_auth.ini']).toContain('auth_cache_ttl_seconds = 0');
-    expectConfigError(() => withAuth({ auth: { credentialCacheTtl: Duration.days(2) } }), /auth\.credentialCacheTtl \(seconds\) must be an integer from 0 to 86400/);
+    expectConfigError(() => withAuth({ auth: { credentialCacheTtl: Duration.days(2) } }), /auth\.credentialCacheTtl must be whole seconds from 0s to 86400s/);
   });
 
   test('the default permission is configurable', () => {

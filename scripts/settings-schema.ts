@@ -15,8 +15,9 @@ import { APP_SUPPLIED, Schema, YAML_TYPES } from '../lib/config/yaml-types';
 
 interface TypeRef { primitive?: string; fqn?: string; collection?: { kind: string; elementtype: TypeRef } }
 interface Docs { summary?: string; remarks?: string; default?: string; custom?: Record<string, string> }
-interface Prop { name: string; optional?: boolean; type: TypeRef; docs?: Docs; static?: boolean }
-interface Method { name: string; static?: boolean; parameters?: Prop[]; returns?: { type: TypeRef }; docs?: Docs }
+interface Location { locationInModule?: { line: number } }
+interface Prop extends Location { name: string; optional?: boolean; type: TypeRef; docs?: Docs; static?: boolean }
+interface Method extends Location { name: string; static?: boolean; parameters?: Prop[]; returns?: { type: TypeRef }; docs?: Docs }
 interface JsiiType { fqn: string; kind: string; datatype?: boolean; interfaces?: string[]; properties?: Prop[]; methods?: Method[]; members?: Array<{ name: string }>; docs?: Docs }
 export interface Assembly { name: string; types: Record<string, JsiiType> }
 
@@ -41,9 +42,15 @@ function describe(docs: Docs | undefined, range?: [string, string], unit = ''): 
   return text || undefined;
 }
 
+/** In the order the source declares them (the assembly sorts them by name), so the file's docs read as the code does. */
+function inSourceOrder<T extends Location>(items: T[]): T[] {
+  return [...items].sort((a, b) => (a.locationInModule?.line ?? 0) - (b.locationInModule?.line ?? 0));
+}
+
 function allProps(assembly: Assembly, type: JsiiType): Prop[] {
+  const own = inSourceOrder(type.properties ?? []);
   const inherited = (type.interfaces ?? []).flatMap((fqn) => allProps(assembly, assembly.types[fqn]));
-  return [...inherited.filter((p) => !(type.properties ?? []).some((own) => own.name === p.name)), ...(type.properties ?? [])];
+  return [...inherited.filter((p) => !own.some((o) => o.name === p.name)), ...own];
 }
 
 function struct(assembly: Assembly, type: JsiiType, top = false): Schema {
@@ -97,7 +104,7 @@ function typeSchema(assembly: Assembly, ref: TypeRef, where: string): Schema {
 
 /** An abstract class made with static factories that take one options struct: one key per factory. */
 function factories(assembly: Assembly, type: JsiiType, where: string): Schema {
-  const made = (type.methods ?? []).filter((m) => m.static && m.returns?.type.fqn === type.fqn);
+  const made = inSourceOrder(type.methods ?? []).filter((m) => m.static && m.returns?.type.fqn === type.fqn);
   const properties: Record<string, Schema> = {};
   for (const m of made) {
     const options = m.parameters?.length === 1 ? assembly.types[m.parameters[0].type.fqn ?? ''] : undefined;
