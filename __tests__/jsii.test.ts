@@ -64,8 +64,8 @@ test('API.md is the API reference jsii-docgen writes from the current code (npm 
   expect(fs.readFileSync(path.join(root, 'API.md'), 'utf8')).toBe(fs.readFileSync(out, 'utf8'));
 }, 60_000);
 
-test('the settings schema is the one derived from every prop of MlflowStackProps (npm run schema)', () => {
-  // A prop added without `npm run schema` fails here: the YAML file could not set it.
+test('the settings schema is the one derived from every prop of MlflowStackProps (npm run docgen, or its alias npm run schema)', () => {
+  // A prop added without `npm run docgen` fails here: the YAML file could not set it.
   expect(fs.readFileSync(OUTPUT, 'utf8')).toBe(schemaText(assembly));
 });
 

@@ -1,6 +1,6 @@
 // The public API. Everything else in lib/ is internal and may change between versions.
 export { MlflowStack } from './mlflow-stack';
-export type { MlflowStackProps } from './mlflow-stack';
+export type { MlflowStackProps } from './stack-props';
 export { Credentials } from './credentials/credentials';
 export type { CredentialValues } from './credentials/credential-values';
 export { SecretKeys } from './credentials/secret-keys';

@@ -1,12 +1,12 @@
 import { Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { Credentials } from './credentials/credentials';
+import { MlflowStackProps } from './stack-props';
 import { CredentialsSecret } from './credentials/credentials-secret';
 import { SecretKeys } from './credentials/secret-keys';
-import { BackupOptions, DatabaseBackup } from './jobs/backup';
-import { BucketJob, BucketJobOptions } from './jobs/bucket-job';
-import { GarbageCollection, GarbageCollectionOptions } from './jobs/garbage-collection';
+import { DatabaseBackup } from './jobs/backup';
+import { BucketJob } from './jobs/bucket-job';
+import { GarbageCollection } from './jobs/garbage-collection';
 import { StackContext } from './kit/context';
 import { ConfigError } from './kit/errors';
 import { isEnabled } from './kit/feature';
@@ -14,107 +14,16 @@ import { settingSchema } from './kit/settings';
 import { PartLabels, LIBRARY_VERSION } from './kit/labels';
 import { writeInStoredForm } from './kit/stored-form';
 import { checkDnsLabel, checkDnsSubdomain } from './kit/validate';
-import { NetworkPolicies, NetworkPolicyOptions } from './network/network-policies';
-import { AuthOptions, authSecretEntries } from './server/auth';
-import { checkIngressHost, IngressOptions, ServerIngress } from './server/ingress';
-import { MetricsOptions } from './server/metrics';
+import { NetworkPolicies } from './network/network-policies';
+import { authSecretEntries } from './server/auth';
+import { checkIngressHost, ServerIngress } from './server/ingress';
 import { ServerMonitor } from './server/service-monitor';
-import { ArtifactServing, TrackingServerOptions } from './server/server-options';
+import { ArtifactServing } from './server/server-options';
 import { TrackingServer } from './server/tracking-server';
-import { checkRouteHostnames, HttpRouteOptions, ServerHttpRoute } from './server/http-route';
-import { issuerPort, SingleSignOnOptions } from './server/single-sign-on';
+import { checkRouteHostnames, ServerHttpRoute } from './server/http-route';
+import { issuerPort } from './server/single-sign-on';
 import { ArtifactStore } from './stores/artifact-store';
 import { BackendStore } from './stores/backend-store';
-
-/** Everything an MLflow installation is made of. */
-export interface MlflowStackProps {
-  /** Credentials for PostgreSQL and S3: from a `.env` file, from values, or an existing Secret. */
-  readonly credentials: Credentials;
-  /**
-   * Name of this installation: the Service name, the prefix of every other object name and the
-   * `app.kubernetes.io/instance` label. A DNS label of at most 40 characters.
-   * @default 'mlflow'
-   */
-  readonly name?: string;
-  /**
-   * Namespace of every object.
-   * @default 'default'
-   */
-  readonly namespace?: string;
-  /**
-   * Whether to emit the Namespace object (first in the output, so one `kubectl apply` creates it).
-   * Then `kubectl delete -f` of the output deletes the namespace, and with it the data volumes,
-   * which otherwise outlive an uninstall: leave it off where data matters and create the
-   * namespace once, outside the stack.
-   * @default false
-   */
-  readonly createNamespace?: boolean;
-  /**
-   * The cluster's DNS domain, used in in-cluster host names.
-   * @default 'cluster.local'
-   */
-  readonly clusterDomain?: string;
-  /**
-   * Where run metadata lives.
-   * @default BackendStore.postgres()
-   */
-  readonly backendStore?: BackendStore;
-  /**
-   * Where artifacts live.
-   * @default - ArtifactStore.s3({ endpoint }) when the credentials name an S3 endpoint, else ArtifactStore.minio()
-   */
-  readonly artifactStore?: ArtifactStore;
-  /**
-   * The tracking server.
-   * @default - see TrackingServerOptions
-   */
-  readonly server?: TrackingServerOptions;
-  /**
-   * The Job that creates the bucket.
-   * @default - see BucketJobOptions
-   */
-  readonly bucketJob?: BucketJobOptions;
-  /**
-   * MLflow's basic authentication.
-   * @default - on when the credentials carry an admin password (MLFLOW_TRACKING_PASSWORD)
-   */
-  readonly auth?: AuthOptions;
-  /**
-   * NetworkPolicies that let each pod talk only to what it needs (DNS always allowed).
-   * @default - on
-   */
-  readonly networkPolicies?: NetworkPolicyOptions;
-  /**
-   * An Ingress in front of the server; its host is added to the allowed hosts and origins.
-   * @default - none: the NodePort only
-   */
-  readonly ingress?: IngressOptions;
-  /**
-   * A Gateway API HTTPRoute to the server; its host names are added to the allowed hosts and origins.
-   * @default - none
-   */
-  readonly httpRoute?: HttpRouteOptions;
-  /**
-   * Single sign-on with an OpenID Connect provider (oauth2-proxy in the server pod).
-   * @default - off
-   */
-  readonly sso?: SingleSignOnOptions;
-  /**
-   * Prometheus metrics on `/metrics` (and a ServiceMonitor).
-   * @default - off
-   */
-  readonly metrics?: MetricsOptions;
-  /**
-   * A CronJob that permanently removes runs deleted long enough ago (`mlflow gc`).
-   * @default - off
-   */
-  readonly garbageCollection?: GarbageCollectionOptions;
-  /**
-   * Scheduled database backups into the artifact bucket.
-   * @default - on with the in-cluster PostgreSQL (see BackupOptions)
-   */
-  readonly backup?: BackupOptions;
-}
 
 /**
  * MLflow on Kubernetes: the tracking server, its PostgreSQL and MinIO (or external ones), the
@@ -164,42 +73,12 @@ export class MlflowStack extends Construct {
       namespace: this.namespace,
       labels: new PartLabels(instance, 'mlflow', 'credentials', LIBRARY_VERSION),
     });
-    const { values, source } = credentials;
-    const endpoint = values?.s3EndpointUrl;
-    const artifactStore = props.artifactStore ?? (endpoint ? ArtifactStore.s3({ endpoint }) : ArtifactStore.minio());
-    if (endpoint !== undefined && artifactStore.externalEndpoint !== endpoint) {
-      throw new ConfigError(
-        `${source}: MLFLOW_S3_ENDPOINT_URL (${endpoint}) conflicts with artifactStore ${artifactStore.externalEndpoint ? `endpoint ${artifactStore.externalEndpoint}` : '(in-cluster MinIO or AWS S3)'}; set the endpoint in one place`,
-        ['artifactStore', SecretKeys.MLFLOW_S3_ENDPOINT_URL],
-      );
-    }
-    const auth = isEnabled(props.auth, credentials.has(SecretKeys.MLFLOW_TRACKING_PASSWORD));
-    if (auth) credentials.require(SecretKeys.MLFLOW_TRACKING_PASSWORD, 'auth.enabled is true', ['auth.enabled', 'auth']);
-
     const context: StackContext = { instance, namespace: this.namespace, clusterDomain, secret: credentials.secret };
-    const backend = (props.backendStore ?? BackendStore.postgres())._bind(this, context);
-    const artifacts = artifactStore._bind(this, context);
-    if (!values && backend.uriSettings.length > 0) {
-      throw new ConfigError(
-        `backendStore.external.${backend.uriSettings.join(', ')} cannot take effect with ${source}: the Secret's ${SecretKeys.MLFLOW_BACKEND_STORE_URI} holds the whole URI; put the setting into that URI (e.g. ?sslmode=require) and leave it out here`,
-        [...backend.uriSettings.map((k) => `backendStore.external.${k}`), 'credentials.existingSecret'],
-      );
-    }
-    if (values) artifacts.checkCredentials?.(values, source);
-    const databaseUri = values ? backend.databaseUri(values) : undefined;
-    credentials.write({
-      [SecretKeys.MLFLOW_BACKEND_STORE_URI]: databaseUri,
-      [SecretKeys.MLFLOW_S3_ENDPOINT_URL]: artifacts.endpointUrl,
-      ...(auth && values ? authSecretEntries(values, databaseUri!, props.auth ?? {}) : {}),
-    });
+    const { backend, artifacts, auth } = bindStores(this, props, credentials, context);
+    const values = credentials.values;
 
     const bucketJob = new BucketJob(this, 'bucket', { ...props.bucketJob, context, artifactStore: artifacts, values });
-    const ingressHost = isEnabled(props.ingress, props.ingress !== undefined) ? checkIngressHost(props.ingress!.host) : undefined;
-    const routeHosts = isEnabled(props.httpRoute, props.httpRoute !== undefined) ? checkRouteHostnames(props.httpRoute!) : [];
-    const twice = routeHosts.find((h) => h === ingressHost);
-    if (twice) {
-      throw new ConfigError(`${twice} is configured both as ingress.host and in httpRoute.hostnames; route each host one way`, ['httpRoute.hostnames', 'ingress.host']);
-    }
+    const { ingressHost, routeHosts } = routedHosts(props);
     const sso = isEnabled(props.sso, props.sso !== undefined) ? props.sso : undefined;
     const metrics = isEnabled(props.metrics, props.metrics !== undefined);
     if (sso) checkSingleSignOn(auth, credentials, props);
@@ -244,6 +123,51 @@ export class MlflowStack extends Construct {
     this.singleSignOnEnabled = sso !== undefined;
     this.summary = `${instance} in namespace ${this.namespace}, ${backend.displayName}, ${artifacts.displayName}, ${server.nodePort ? `NodePort ${server.nodePort}` : 'ClusterIP'}${sso ? ', single sign-on' : ''}`;
   }
+}
+
+/**
+ * Binds the stores (each makes what it runs) and writes the Secret once they are known: the
+ * credentials and what is derived from them and the stores (the database URI, the S3 endpoint, basic auth).
+ */
+function bindStores(stack: Construct, props: MlflowStackProps, credentials: CredentialsSecret, context: StackContext) {
+  const { values, source } = credentials;
+  const endpoint = values?.s3EndpointUrl;
+  const artifactStore = props.artifactStore ?? (endpoint ? ArtifactStore.s3({ endpoint }) : ArtifactStore.minio());
+  if (endpoint !== undefined && artifactStore.externalEndpoint !== endpoint) {
+    throw new ConfigError(
+      `${source}: MLFLOW_S3_ENDPOINT_URL (${endpoint}) conflicts with artifactStore ${artifactStore.externalEndpoint ? `endpoint ${artifactStore.externalEndpoint}` : '(in-cluster MinIO or AWS S3)'}; set the endpoint in one place`,
+      ['artifactStore', SecretKeys.MLFLOW_S3_ENDPOINT_URL],
+    );
+  }
+  const auth = isEnabled(props.auth, credentials.has(SecretKeys.MLFLOW_TRACKING_PASSWORD));
+  if (auth) credentials.require(SecretKeys.MLFLOW_TRACKING_PASSWORD, 'auth.enabled is true', ['auth.enabled', 'auth']);
+  const backend = (props.backendStore ?? BackendStore.postgres())._bind(stack, context);
+  const artifacts = artifactStore._bind(stack, context);
+  if (!values && backend.uriSettings.length > 0) {
+    throw new ConfigError(
+      `backendStore.external.${backend.uriSettings.join(', ')} cannot take effect with ${source}: the Secret's ${SecretKeys.MLFLOW_BACKEND_STORE_URI} holds the whole URI; put the setting into that URI (e.g. ?sslmode=require) and leave it out here`,
+      [...backend.uriSettings.map((k) => `backendStore.external.${k}`), 'credentials.existingSecret'],
+    );
+  }
+  if (values) artifacts.checkCredentials?.(values, source);
+  const databaseUri = values ? backend.databaseUri(values) : undefined;
+  credentials.write({
+    [SecretKeys.MLFLOW_BACKEND_STORE_URI]: databaseUri,
+    [SecretKeys.MLFLOW_S3_ENDPOINT_URL]: artifacts.endpointUrl,
+    ...(auth && values ? authSecretEntries(values, databaseUri!, props.auth ?? {}) : {}),
+  });
+  return { backend, artifacts, auth };
+}
+
+/** The host names the stack routes to the server (Ingress, HTTPRoute), each routed one way. */
+function routedHosts(props: MlflowStackProps): { ingressHost?: string; routeHosts: string[] } {
+  const ingressHost = isEnabled(props.ingress, props.ingress !== undefined) ? checkIngressHost(props.ingress!.host) : undefined;
+  const routeHosts = isEnabled(props.httpRoute, props.httpRoute !== undefined) ? checkRouteHostnames(props.httpRoute!) : [];
+  const twice = routeHosts.find((h) => h === ingressHost);
+  if (twice) {
+    throw new ConfigError(`${twice} is configured both as ingress.host and in httpRoute.hostnames; route each host one way`, ['httpRoute.hostnames', 'ingress.host']);
+  }
+  return { ingressHost, routeHosts };
 }
 
 /** Single sign-on replaces basic auth, needs its two secrets, and leaves no client without a way in. */

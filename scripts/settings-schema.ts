@@ -3,7 +3,7 @@
  * `MlflowStackProps`, its type, optionality, docs, `@default` and `@minimum`/`@maximum`, so a setting
  * is written once, as a TypeScript prop with its TSDoc.
  *
- *   npm run schema        (jsii, then: tsx scripts/settings-schema.ts .jsii)
+ *   npm run docgen        (jsii, jsii-docgen for API.md, then: tsx scripts/settings-schema.ts .jsii)
  *
  * writes lib/kit/settings-schema.json, which the settings file is checked against, the converter
  * walks, and the range checks read; __tests__/jsii.test.ts fails while it is out of date.
@@ -30,7 +30,7 @@ export function settingsSchema(assembly: Assembly): Schema {
   return {
     $schema: 'http://json-schema.org/draft-07/schema#',
     title: 'cdk8s-mlflow settings (mlflow.yaml)',
-    $comment: 'Generated from the library\'s props by scripts/settings-schema.ts (npm run schema); do not edit.',
+    $comment: 'Generated from the library\'s props by scripts/settings-schema.ts (npm run docgen, or its alias npm run schema); do not edit.',
     ...struct(assembly, assembly.types[root], true),
   };
 }

@@ -1,5 +1,5 @@
 import { Credentials } from '../credentials/credentials';
-import type { MlflowStackProps } from '../mlflow-stack';
+import type { MlflowStackProps } from '../stack-props';
 import { SETTINGS_SCHEMA, SettingSchema } from '../kit/settings';
 import { FACTORIES } from './factories';
 import { Settings, SettingsFile } from './settings-file';

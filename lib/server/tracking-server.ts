@@ -101,7 +101,6 @@ export class TrackingServer extends Construct {
   public constructor(scope: Construct, id: string, props: TrackingServerProps) {
     super(scope, id);
     const { context } = props;
-    const { secret } = context;
     const settings = resolve(props);
     const sso = props.singleSignOn;
     checkHostPatterns(props);
@@ -113,45 +112,8 @@ export class TrackingServer extends Construct {
     this.serviceName = context.instance;
     this.trackingUri = `http://${serviceHost(context, this.serviceName)}:${PORT}`;
     const metadata = { name: this.serviceName, namespace: context.namespace, labels: this.labels.all };
-    const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp');
     const jobs = jobsPart(settings.jobs);
-
-    // Each concern's contribution; their order is the order of env, args and mounts in the pod.
-    const parts: ServerPart[] = [
-      {
-        env: {
-          MLFLOW_BACKEND_STORE_URI: secret.envValue(SecretKeys.MLFLOW_BACKEND_STORE_URI),
-          [settings.proxied ? 'MLFLOW_ARTIFACTS_DESTINATION' : 'MLFLOW_DEFAULT_ARTIFACT_ROOT']: secret.envValue(SecretKeys.MLFLOW_S3_ARTIFACT_ROOT),
-          ...props.artifactStore.clientEnv(secret),
-        },
-        migrateEnv: {
-          MLFLOW_BACKEND_STORE_URI: secret.envValue(SecretKeys.MLFLOW_BACKEND_STORE_URI),
-          MLFLOW_DB_WAIT_SECONDS: kplus.EnvValue.fromValue(String(settings.waitSeconds)),
-          HOME: kplus.EnvValue.fromValue('/tmp'),
-        },
-        mounts: [{ path: '/tmp', volume: tmp }],
-        migrateMounts: [{ path: '/tmp', volume: tmp }],
-      },
-      hostsPart({ ...props, serviceName: this.serviceName, namespace: context.namespace, clusterDomain: context.clusterDomain }),
-      {
-        env: {
-          // Presigned multipart transfers would send clients straight to the S3 endpoint, which is
-          // in-cluster (MinIO) or credentialed: proxied artifacts must stay proxied.
-          MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD: kplus.EnvValue.fromValue('false'),
-          MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD: kplus.EnvValue.fromValue('false'),
-          HOME: kplus.EnvValue.fromValue('/tmp'),
-          PYTHONUNBUFFERED: kplus.EnvValue.fromValue('1'),
-          MLFLOW_FENCE_IDLE: kplus.EnvValue.fromValue('true'),
-        },
-      },
-      jobs,
-      workspacesPart(props.workspaces),
-      gatewayPart(settings.gateway, secret),
-      { env: this.commonEnv, migrateEnv: this.commonEnv },
-      ...(props.auth ? [authPart(this, secret)] : []),
-      ...(props.metrics ? [metricsPart(this)] : []),
-      ...(sso ? [ssoPart(sso, secret, PORT)] : []),
-    ];
+    const parts = serverParts(this, props, settings, jobs, this.commonEnv);
     // Behind the single sign-on proxy, MLflow takes connections from inside the pod only.
     const serverArgs = [
       'server', '--host', sso ? '127.0.0.1' : '0.0.0.0', '--port', String(PORT), '--workers', String(settings.workers),
@@ -167,35 +129,8 @@ export class TrackingServer extends Construct {
       strategy: jobs.strategy,
       securityContext: restrictedPod(MLFLOW_UID),
       automountServiceAccountToken: false,
-      initContainers: [{
-        name: 'migrate',
-        image: this.image,
-        imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
-        command: ['python', '-c', migrationProgram()],
-        envVariables: merged(parts, 'migrateEnv'),
-        securityContext: restrictedContainer(MLFLOW_UID),
-        resources: resources(100, 256, 1000, 1024),
-        volumeMounts: merged(parts, 'migrateMounts'),
-      }],
-      containers: [{
-        name: 'mlflow',
-        image: this.image,
-        imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
-        command: ['python', '-c', launcherProgram()],
-        args: ['mlflow', ...serverArgs],
-        ports: [{ name: sso ? 'mlflow' : 'http', number: PORT }],
-        envVariables: merged(parts, 'env'),
-        securityContext: restrictedContainer(MLFLOW_UID),
-        resources: props.resources ?? resources(250, 1024, 2000, 2048),
-        // The Service stops sending new requests while the pod is still serving the last ones.
-        lifecycle: { preStop: kplus.Handler.fromCommand(['sleep', '5']) },
-        // The schema is migrated by the init container, so start-up is seconds; the budget covers slow nodes.
-        // With single sign-on MLflow listens on loopback: its /health is probed through the proxy, which leaves it open.
-        startup: kplus.Probe.fromHttpGet('/health', { port: this.podPort, periodSeconds: Duration.seconds(5), failureThreshold: 60, timeoutSeconds: Duration.seconds(5) }),
-        readiness: kplus.Probe.fromHttpGet('/health', { port: this.podPort, periodSeconds: Duration.seconds(10), failureThreshold: 3, timeoutSeconds: Duration.seconds(5) }),
-        liveness: kplus.Probe.fromHttpGet('/health', { port: this.podPort, periodSeconds: Duration.seconds(20), failureThreshold: 6, timeoutSeconds: Duration.seconds(5) }),
-        volumeMounts: merged(parts, 'mounts'),
-      }, ...merged(parts, 'sidecars')],
+      initContainers: [migrateContainer(this.image, parts)],
+      containers: [mlflowContainer(this.image, serverArgs, parts, { podPort: this.podPort, sso: sso !== undefined, resources: props.resources }), ...merged(parts, 'sidecars')],
     });
     deployment.select(kplus.LabelSelector.of({ labels: this.labels.selector }));
     // A Service named like the CLI's env prefix would inject MLFLOW_PORT=tcp://..., which `mlflow server` reads as --port.
@@ -218,4 +153,85 @@ export class TrackingServer extends Construct {
     });
     for (const [key, value] of Object.entries(this.labels.selector)) this.service.selectLabel(key, value);
   }
+}
+
+/** Each concern's contribution to the pod; their order is the order of env, args and mounts in it. */
+function serverParts(scope: Construct, props: TrackingServerProps, settings: ServerSettings, jobs: ServerPart, commonEnv: Record<string, kplus.EnvValue>): ServerPart[] {
+  const { secret } = props.context;
+  const tmp = kplus.Volume.fromEmptyDir(scope, 'tmp', 'tmp');
+  const sso = props.singleSignOn;
+  return [
+    {
+      env: {
+        MLFLOW_BACKEND_STORE_URI: secret.envValue(SecretKeys.MLFLOW_BACKEND_STORE_URI),
+        [settings.proxied ? 'MLFLOW_ARTIFACTS_DESTINATION' : 'MLFLOW_DEFAULT_ARTIFACT_ROOT']: secret.envValue(SecretKeys.MLFLOW_S3_ARTIFACT_ROOT),
+        ...props.artifactStore.clientEnv(secret),
+      },
+      migrateEnv: {
+        MLFLOW_BACKEND_STORE_URI: secret.envValue(SecretKeys.MLFLOW_BACKEND_STORE_URI),
+        MLFLOW_DB_WAIT_SECONDS: kplus.EnvValue.fromValue(String(settings.waitSeconds)),
+        HOME: kplus.EnvValue.fromValue('/tmp'),
+      },
+      mounts: [{ path: '/tmp', volume: tmp }],
+      migrateMounts: [{ path: '/tmp', volume: tmp }],
+    },
+    hostsPart({ ...props, serviceName: props.context.instance, namespace: props.context.namespace, clusterDomain: props.context.clusterDomain }),
+    {
+      env: {
+        // Presigned multipart transfers would send clients straight to the S3 endpoint, which is
+        // in-cluster (MinIO) or credentialed: proxied artifacts must stay proxied.
+        MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD: kplus.EnvValue.fromValue('false'),
+        MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD: kplus.EnvValue.fromValue('false'),
+        HOME: kplus.EnvValue.fromValue('/tmp'),
+        PYTHONUNBUFFERED: kplus.EnvValue.fromValue('1'),
+        MLFLOW_FENCE_IDLE: kplus.EnvValue.fromValue('true'),
+      },
+    },
+    jobs,
+    workspacesPart(props.workspaces),
+    gatewayPart(settings.gateway, secret),
+    { env: commonEnv, migrateEnv: commonEnv },
+    ...(props.auth ? [authPart(scope, secret)] : []),
+    ...(props.metrics ? [metricsPart(scope)] : []),
+    ...(sso ? [ssoPart(sso, secret, PORT)] : []),
+  ];
+}
+
+/** The init container that migrates the schema (or waits for it) before the server starts. */
+function migrateContainer(image: string, parts: ServerPart[]): kplus.ContainerProps {
+  return {
+    name: 'migrate',
+    image,
+    imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
+    command: ['python', '-c', migrationProgram()],
+    envVariables: merged(parts, 'migrateEnv'),
+    securityContext: restrictedContainer(MLFLOW_UID),
+    resources: resources(100, 256, 1000, 1024),
+    volumeMounts: merged(parts, 'migrateMounts'),
+  };
+}
+
+/** The `mlflow server` container, under the writer-fence launcher. */
+function mlflowContainer(image: string, args: string[], parts: ServerPart[], options: { podPort: number; sso: boolean; resources?: kplus.ContainerResources }): kplus.ContainerProps {
+  const probe = (periodSeconds: number, failureThreshold: number) =>
+    kplus.Probe.fromHttpGet('/health', { port: options.podPort, periodSeconds: Duration.seconds(periodSeconds), failureThreshold, timeoutSeconds: Duration.seconds(5) });
+  return {
+    name: 'mlflow',
+    image,
+    imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
+    command: ['python', '-c', launcherProgram()],
+    args: ['mlflow', ...args],
+    ports: [{ name: options.sso ? 'mlflow' : 'http', number: PORT }],
+    envVariables: merged(parts, 'env'),
+    securityContext: restrictedContainer(MLFLOW_UID),
+    resources: options.resources ?? resources(250, 1024, 2000, 2048),
+    // The Service stops sending new requests while the pod is still serving the last ones.
+    lifecycle: { preStop: kplus.Handler.fromCommand(['sleep', '5']) },
+    // The schema is migrated by the init container, so start-up is seconds; the budget covers slow nodes.
+    // With single sign-on MLflow listens on loopback: its /health is probed through the proxy, which leaves it open.
+    startup: probe(5, 60),
+    readiness: probe(10, 3),
+    liveness: probe(20, 6),
+    volumeMounts: merged(parts, 'mounts'),
+  };
 }
