@@ -10,10 +10,8 @@ import { valuesFromEnvText } from './env-file';
  */
 export abstract class Credentials {
   /**
-   * Read a `.env` file (parsed by dotenv). Required keys: POSTGRES_USER, POSTGRES_PASSWORD,
-   * POSTGRES_DB, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, MLFLOW_S3_ARTIFACT_ROOT; optional:
-   * MLFLOW_S3_ENDPOINT_URL, AWS_DEFAULT_REGION, and for basic auth MLFLOW_TRACKING_USERNAME,
-   * MLFLOW_TRACKING_PASSWORD, MLFLOW_FLASK_SERVER_SECRET_KEY. The stack turns them into a Secret.
+   * Read a `.env` file (parsed by dotenv): the keys of `SecretKeys`, each checked by its rule (the
+   * README's `.env` table lists them, required ones first). The stack turns them into a Secret.
    */
   public static fromEnvFile(path: string): Credentials {
     let text: string;
@@ -33,9 +31,8 @@ export abstract class Credentials {
 
   /**
    * A Secret you create yourself (GitOps: no credential is written to `dist/`). It must hold the
-   * keys the stack reads: POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB, AWS_ACCESS_KEY_ID,
-   * AWS_SECRET_ACCESS_KEY, MLFLOW_S3_ARTIFACT_ROOT, MLFLOW_BACKEND_STORE_URI, and, when used,
-   * MLFLOW_S3_ENDPOINT_URL and AWS_DEFAULT_REGION. See the README for their values.
+   * keys the stack reads (the README's `.env` table, as the configuration uses them) and
+   * MLFLOW_BACKEND_STORE_URI. See the README for their values.
    */
   public static fromSecretName(secretName: string): Credentials {
     return new ExistingSecretCredentials(checkDnsSubdomain(secretName, 'credentials.existingSecret'));
