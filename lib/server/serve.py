@@ -40,7 +40,6 @@ migration_waiting = sqlalchemy.text(
     " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     " AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = :key"
 )
-fenced = False
 revision_sql = sqlalchemy.text("SELECT version_num FROM alembic_version")
 
 
