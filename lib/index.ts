@@ -30,4 +30,6 @@ export type { BackupOptions } from './jobs/backup';
 export type { NetworkPolicyOptions } from './network/network-policies';
 export { AppConfig } from './config/app-config';
 export { DefaultImages } from './kit/images';
+export type { ImageOptions } from './kit/images';
+export type { PodOptions } from './kit/pods';
 export { ConfigError } from './kit/errors';

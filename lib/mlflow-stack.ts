@@ -10,6 +10,8 @@ import { GarbageCollection } from './jobs/garbage-collection';
 import { StackContext } from './kit/context';
 import { ConfigError } from './kit/errors';
 import { isEnabled } from './kit/feature';
+import { checkImageOptions } from './kit/images';
+import { checkPodOptions } from './kit/pods';
 import { settingSchema } from './kit/settings';
 import { PartLabels, LIBRARY_VERSION } from './kit/labels';
 import { writeInStoredForm } from './kit/stored-form';
@@ -73,7 +75,10 @@ export class MlflowStack extends Construct {
       namespace: this.namespace,
       labels: new PartLabels(instance, 'mlflow', 'credentials', LIBRARY_VERSION),
     });
-    const context: StackContext = { instance, namespace: this.namespace, clusterDomain, secret: credentials.secret };
+    const context: StackContext = {
+      instance, namespace: this.namespace, clusterDomain, secret: credentials.secret,
+      pods: checkPodOptions(props.pods, 'pods'), images: checkImageOptions(props.images),
+    };
     const { backend, artifacts, auth } = bindStores(this, props, credentials, context);
     const values = credentials.values;
 

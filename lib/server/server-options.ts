@@ -1,5 +1,6 @@
 import { Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
+import { PodOptions } from '../kit/pods';
 import { AutoscalingOptions } from './availability';
 import { GatewayOptions } from './gateway';
 import { JobsOptions } from './jobs';
@@ -123,4 +124,10 @@ export interface TrackingServerOptions {
    * @default - off (MLFLOW_DISABLE_TELEMETRY=true): a cluster service should not call out unasked
    */
   readonly telemetry?: TelemetryOptions;
+  /**
+   * Pod settings of the server's pods (and so of the single sign-on proxy beside it), over the
+   * stack's `pods`: maps merged key by key, other fields replaced (see PodOptions).
+   * @default - the stack's `pods`
+   */
+  readonly pods?: PodOptions;
 }
