@@ -1,5 +1,6 @@
 import { Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
+import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { MlflowStackProps } from './stack-props';
 import { CredentialsSecret } from './credentials/credentials-secret';
@@ -54,6 +55,22 @@ export class MlflowStack extends Construct {
   public readonly singleSignOnEnabled: boolean;
   /** One line that says what was built: namespace, stores, node port. */
   public readonly summary: string;
+  /** The tracking server's Deployment. */
+  public readonly serverDeployment: kplus.Deployment;
+  /** The tracking server's Service. */
+  public readonly serverService: kplus.Service;
+  /** The in-cluster PostgreSQL's StatefulSet; undefined with an external database. */
+  public readonly backendStoreStatefulSet?: k8s.KubeStatefulSet;
+  /** The in-cluster S3 server's (MinIO's or SeaweedFS's) StatefulSet; undefined with an external S3. */
+  public readonly artifactStoreStatefulSet?: k8s.KubeStatefulSet;
+  /** The Job that creates the bucket. */
+  public readonly bucketJob: kplus.Job;
+  /** The credentials Secret; undefined when the stack uses an existing one (`Credentials.fromSecretName`). */
+  public readonly credentialsSecret?: kplus.Secret;
+  /** The backup CronJob; undefined when backups are off. */
+  public readonly backupCronJob?: kplus.CronJob;
+  /** The garbage collection CronJob; undefined when it is off. */
+  public readonly garbageCollectionCronJob?: kplus.CronJob;
 
   public constructor(scope: Construct, id: string, props: MlflowStackProps) {
     super(scope, id);
@@ -126,6 +143,14 @@ export class MlflowStack extends Construct {
     this.bucketJobName = bucketJob.jobName;
     this.authEnabled = auth;
     this.singleSignOnEnabled = sso !== undefined;
+    this.serverDeployment = server.deployment;
+    this.serverService = server.service;
+    this.backendStoreStatefulSet = backend.inCluster?.statefulSet;
+    this.artifactStoreStatefulSet = artifacts.inCluster?.statefulSet;
+    this.bucketJob = bucketJob.job;
+    this.credentialsSecret = credentials.created;
+    this.backupCronJob = backup?.cronJob;
+    this.garbageCollectionCronJob = gc?.cronJob;
     this.summary = `${instance} in namespace ${this.namespace}, ${backend.displayName}, ${artifacts.displayName}, ${server.nodePort ? `NodePort ${server.nodePort}` : 'ClusterIP'}${sso ? ', single sign-on' : ''}`;
   }
 }
