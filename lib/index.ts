@@ -13,6 +13,7 @@ export type { MinioOptions } from './stores/minio';
 export type { SeaweedfsOptions } from './stores/seaweedfs';
 export { ArtifactServing, ServiceExposure } from './server/server-options';
 export type { TrackingServerOptions } from './server/server-options';
+export type { SecretKeyReference, ServerVolume } from './server/extras';
 export type { GatewayOptions } from './server/gateway';
 export type { JobsOptions } from './server/jobs';
 export type { TelemetryOptions } from './server/telemetry';

@@ -15,6 +15,7 @@ import { BackendStoreConnection } from '../stores/backend-store';
 import { checkHostPatterns, hostsPart } from './allowed-hosts';
 import { authPart } from './auth';
 import { ServerAvailability } from './availability';
+import { extrasPart } from './extras';
 import { gatewayEnabled, gatewayPart } from './gateway';
 import { jobsEnabled, jobsPart } from './jobs';
 import { metricsPart } from './metrics';
@@ -117,7 +118,8 @@ export class TrackingServer extends Construct {
     const metadata = { name: this.serviceName, namespace: context.namespace, labels: this.labels.all };
     const jobs = jobsPart(settings.jobs);
     const pods = partPods(context, props.pods, 'server.pods');
-    const parts = serverParts(this, props, settings, jobs, this.commonEnv);
+    const stackParts = serverParts(this, props, settings, jobs, this.commonEnv);
+    const parts = [...stackParts, extrasPart(this, props, stackParts)];
     // Behind the single sign-on proxy, MLflow takes connections from inside the pod only.
     const serverArgs = [
       'server', '--host', sso ? '127.0.0.1' : '0.0.0.0', '--port', String(PORT), '--workers', String(settings.workers),
