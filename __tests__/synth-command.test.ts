@@ -83,7 +83,7 @@ test('a settings file in the environment is read, and its mistakes are one line 
   fs.writeFileSync(settings, 'server:\n  nodeport: 31000\n');
   const bad = synth({ MLFLOW_CONFIG_FILE: settings });
   expect(bad.status).toBe(1);
-  expect(bad.stderr).toBe(`error: ${settings} line 2: unknown key server.nodeport (did you mean nodePort?); allowed in server: image, replicas, workers, nodePort, exposure, resources, artifactServing, publicHosts, allowedHosts, corsAllowedOrigins, databaseWaitTimeout, autoscaling, gateway, jobs, workspaces, telemetry\n`);
+  expect(bad.stderr).toBe(`error: ${settings} line 2: unknown key server.nodeport (did you mean nodePort?); allowed in server: image, replicas, workers, nodePort, exposure, resources, artifactServing, publicHosts, allowedHosts, corsAllowedOrigins, databaseWaitTimeout, autoscaling, gateway, jobs, workspaces, telemetry, pods, extraEnv, extraEnvFromSecrets, extraVolumes\n`);
 });
 
 test('`npm run synth`, the README\'s command, writes what the synth process writes', () => {

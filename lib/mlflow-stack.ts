@@ -1,5 +1,6 @@
 import { Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
+import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { MlflowStackProps } from './stack-props';
 import { CredentialsSecret } from './credentials/credentials-secret';
@@ -10,6 +11,8 @@ import { GarbageCollection } from './jobs/garbage-collection';
 import { StackContext } from './kit/context';
 import { ConfigError } from './kit/errors';
 import { isEnabled } from './kit/feature';
+import { checkImageOptions } from './kit/images';
+import { checkPodOptions } from './kit/pods';
 import { settingSchema } from './kit/settings';
 import { PartLabels, LIBRARY_VERSION } from './kit/labels';
 import { writeInStoredForm } from './kit/stored-form';
@@ -52,6 +55,22 @@ export class MlflowStack extends Construct {
   public readonly singleSignOnEnabled: boolean;
   /** One line that says what was built: namespace, stores, node port. */
   public readonly summary: string;
+  /** The tracking server's Deployment. */
+  public readonly serverDeployment: kplus.Deployment;
+  /** The tracking server's Service. */
+  public readonly serverService: kplus.Service;
+  /** The in-cluster PostgreSQL's StatefulSet; undefined with an external database. */
+  public readonly backendStoreStatefulSet?: k8s.KubeStatefulSet;
+  /** The in-cluster S3 server's (MinIO's or SeaweedFS's) StatefulSet; undefined with an external S3. */
+  public readonly artifactStoreStatefulSet?: k8s.KubeStatefulSet;
+  /** The Job that creates the bucket. */
+  public readonly bucketJob: kplus.Job;
+  /** The credentials Secret; undefined when the stack uses an existing one (`Credentials.fromSecretName`). */
+  public readonly credentialsSecret?: kplus.Secret;
+  /** The backup CronJob; undefined when backups are off. */
+  public readonly backupCronJob?: kplus.CronJob;
+  /** The garbage collection CronJob; undefined when it is off. */
+  public readonly garbageCollectionCronJob?: kplus.CronJob;
 
   public constructor(scope: Construct, id: string, props: MlflowStackProps) {
     super(scope, id);
@@ -73,7 +92,10 @@ export class MlflowStack extends Construct {
       namespace: this.namespace,
       labels: new PartLabels(instance, 'mlflow', 'credentials', LIBRARY_VERSION),
     });
-    const context: StackContext = { instance, namespace: this.namespace, clusterDomain, secret: credentials.secret };
+    const context: StackContext = {
+      instance, namespace: this.namespace, clusterDomain, secret: credentials.secret,
+      pods: checkPodOptions(props.pods, 'pods'), images: checkImageOptions(props.images),
+    };
     const { backend, artifacts, auth } = bindStores(this, props, credentials, context);
     const values = credentials.values;
 
@@ -121,6 +143,14 @@ export class MlflowStack extends Construct {
     this.bucketJobName = bucketJob.jobName;
     this.authEnabled = auth;
     this.singleSignOnEnabled = sso !== undefined;
+    this.serverDeployment = server.deployment;
+    this.serverService = server.service;
+    this.backendStoreStatefulSet = backend.inCluster?.statefulSet;
+    this.artifactStoreStatefulSet = artifacts.inCluster?.statefulSet;
+    this.bucketJob = bucketJob.job;
+    this.credentialsSecret = credentials.created;
+    this.backupCronJob = backup?.cronJob;
+    this.garbageCollectionCronJob = gc?.cronJob;
     this.summary = `${instance} in namespace ${this.namespace}, ${backend.displayName}, ${artifacts.displayName}, ${server.nodePort ? `NodePort ${server.nodePort}` : 'ClusterIP'}${sso ? ', single sign-on' : ''}`;
   }
 }

@@ -2,6 +2,8 @@ import { Credentials } from './credentials/credentials';
 import { BackupOptions } from './jobs/backup';
 import { BucketJobOptions } from './jobs/bucket-job';
 import { GarbageCollectionOptions } from './jobs/garbage-collection';
+import { ImageOptions } from './kit/images';
+import { PodOptions } from './kit/pods';
 import { NetworkPolicyOptions } from './network/network-policies';
 import { AuthOptions } from './server/auth';
 import { HttpRouteOptions } from './server/http-route';
@@ -40,6 +42,19 @@ export interface MlflowStackProps {
    * @default 'cluster.local'
    */
   readonly clusterDomain?: string;
+  /**
+   * Where the default images are pulled from: one mirror for all (`registry`), or one per source
+   * registry (`mirrors`). Images given explicitly in a part's settings are used as written.
+   * @default - each image from its own registry (see DefaultImages)
+   */
+  readonly images?: ImageOptions;
+  /**
+   * Scheduling (node selector, tolerations, affinity, priority class), image pull secrets and pod
+   * template annotations and labels for every pod of the stack: the server, the in-cluster stores,
+   * the bucket Job and the scheduled jobs. Each part's own `pods` overrides these (see PodOptions).
+   * @default - none
+   */
+  readonly pods?: PodOptions;
   /**
    * Where run metadata lives.
    * @default BackendStore.postgres()

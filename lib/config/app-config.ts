@@ -1,6 +1,6 @@
 import { Credentials } from '../credentials/credentials';
 import type { MlflowStackProps } from '../stack-props';
-import { SETTINGS_SCHEMA, SettingSchema } from '../kit/settings';
+import { resolved, SETTINGS_SCHEMA, SettingSchema } from '../kit/settings';
 import { FACTORIES } from './factories';
 import { Settings, SettingsFile } from './settings-file';
 import { YAML_TYPES } from './yaml-types';
@@ -56,7 +56,8 @@ export class AppConfig {
 }
 
 /** A value the settings schema accepted, as the props hold it: library types made, factories called. */
-function fromYaml(schema: SettingSchema, value: unknown): unknown {
+function fromYaml(node: SettingSchema, value: unknown): unknown {
+  const schema = resolved(node);
   const type = schema['x-type'];
   if (type !== undefined) return YAML_TYPES[type] ? YAML_TYPES[type].fromYaml(value) : value;
   const factory = schema['x-factory'];
@@ -67,7 +68,8 @@ function fromYaml(schema: SettingSchema, value: unknown): unknown {
   }
   if (schema.type === 'array') return (value as unknown[]).map((item) => fromYaml(schema.items, item));
   if (schema.type === 'object') {
-    return Object.fromEntries(Object.entries(value as Settings).map(([key, v]) => [key, fromYaml(schema.properties[key], v)]));
+    // A struct's keys each have their schema; a map's (labels, env) share one.
+    return Object.fromEntries(Object.entries(value as Settings).map(([key, v]) => [key, fromYaml(schema.properties?.[key] ?? schema.additionalProperties, v)]));
   }
   return value;
 }

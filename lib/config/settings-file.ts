@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import Ajv, { ErrorObject } from 'ajv';
 import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import { ConfigError } from '../kit/errors';
-import { SETTINGS_SCHEMA, SettingSchema } from '../kit/settings';
+import { resolved, SETTINGS_SCHEMA, SettingSchema } from '../kit/settings';
 import { didYouMean } from '../kit/suggest';
 import { YAML_TYPES } from './yaml-types';
 
@@ -16,12 +16,30 @@ function checkSchema(settings: unknown): ErrorObject | undefined {
   // The schema is generated and tested (__tests__/jsii.test.ts): checking it against the meta-schema at every synth would cost ~30 ms.
   const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true, verbose: true, validateSchema: false });
   for (const keyword of ANNOTATIONS) ajv.addKeyword(keyword);
-  return ajv.validate(SETTINGS_SCHEMA, settings) ? undefined : ajv.errors![0];
+  return ajv.validate(used(SETTINGS_SCHEMA, settings), settings) ? undefined : ajv.errors![0];
 }
 
-/** Every key path the schema knows, for a key written at the wrong level. */
-function allKeyPaths(schema: SettingSchema, prefix: string[] = []): string[][] {
-  return Object.entries<SettingSchema>(schema.properties ?? {}).flatMap(([key, child]) => [[...prefix, key], ...allKeyPaths(child, [...prefix, key])]);
+/**
+ * The part of the schema that `value` uses: a struct keeps only the keys it has (the others cannot
+ * fail, and an unknown key still does: the struct allows no others). Compiling the validator is most
+ * of the check's time, and a file sets a few of the many settings.
+ */
+function used(node: SettingSchema, value: unknown): SettingSchema {
+  const schema = resolved(node);
+  if (schema.properties === undefined || value === null || typeof value !== 'object' || Array.isArray(value)) return node;
+  // In the schema's order, so the first error is the one the whole schema would report; a required key stays, missing or not.
+  const keep = (key: string) => key in value || (schema.required as string[] | undefined)?.includes(key);
+  const properties = Object.fromEntries(Object.keys(schema.properties).filter(keep).map((key) => [key, used(schema.properties[key], (value as Settings)[key])]));
+  return { ...schema, properties };
+}
+
+/** Every key path the schema knows, for a key written at the wrong level (each shared struct once per place it is used). */
+function allKeyPaths(schema: SettingSchema, prefix: string[] = [], refs: string[] = []): string[][] {
+  return Object.entries<SettingSchema>(resolved(schema).properties ?? {}).flatMap(([key, child]) => {
+    const ref = child.$ref as string | undefined;
+    if (ref !== undefined && refs.includes(ref)) return [[...prefix, key]];
+    return [[...prefix, key], ...allKeyPaths(child, [...prefix, key], ref === undefined ? refs : [...refs, ref])];
+  });
 }
 
 /**
@@ -75,7 +93,10 @@ export class SettingsFile {
   private schemaError(error: ErrorObject): ConfigError {
     const path = error.instancePath.split('/').slice(1);
     const dotted = path.join('.') || '(top level)';
-    const schemaAt = path.reduce<SettingSchema>((s, key) => s.properties?.[key] ?? s.items ?? s, SETTINGS_SCHEMA);
+    const schemaAt = resolved(path.reduce<SettingSchema>((node, key) => {
+      const s = resolved(node);
+      return s.properties?.[key] ?? s.items ?? (typeof s.additionalProperties === 'object' ? s.additionalProperties : s);
+    }, SETTINGS_SCHEMA));
     const known = Object.keys(schemaAt.properties ?? {});
     const got = () => JSON.stringify(path.reduce<unknown>((v, key) => (v as Settings | undefined)?.[key], this.settings));
     const at = (message: string, keyPath = path) => new ConfigError(`${this.where([keyPath.join('.')])}: ${message}`, keyPath.join('.'));

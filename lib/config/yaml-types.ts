@@ -1,5 +1,6 @@
 import { Duration, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
+import { k8s } from 'cdk8s-plus-28';
 
 /** A JSON Schema fragment. */
 export type Schema = { readonly [key: string]: unknown };
@@ -52,6 +53,15 @@ export const YAML_TYPES: Record<string, YamlType> = {
         memory: { request: r.requests?.memory === undefined ? undefined : toSize(r.requests.memory), limit: r.limits?.memory === undefined ? undefined : toSize(r.limits.memory) },
       };
     },
+  },
+  // The classes inside Kubernetes' own structs (k8s.Toleration, k8s.Affinity, ...), written as a manifest writes them.
+  'cdk8s-plus-28.k8s.Quantity': {
+    schema: { type: ['string', 'integer'], pattern: '^[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|[mkMGTPE]|[eE][+-]?[0-9]+)?$', description: 'a Kubernetes quantity such as 500m, 2, 512Mi or 10Gi' },
+    fromYaml: (value) => (typeof value === 'number' ? k8s.Quantity.fromNumber(value) : k8s.Quantity.fromString(value as string)),
+  },
+  'cdk8s-plus-28.k8s.IntOrString': {
+    schema: { type: ['integer', 'string'], description: 'a number or a string (a port name, a percentage such as 25%)' },
+    fromYaml: (value) => (typeof value === 'number' ? k8s.IntOrString.fromNumber(value) : k8s.IntOrString.fromString(value as string)),
   },
 };
 

@@ -32,6 +32,7 @@ export class CredentialsSecret extends Construct {
   /** Where the credentials came from, for error messages. */
   public readonly source: string;
   private readonly props: CredentialsSecretProps;
+  private written?: kplus.Secret;
 
   public constructor(scope: Construct, id: string, props: CredentialsSecretProps) {
     super(scope, id);
@@ -53,13 +54,18 @@ export class CredentialsSecret extends Construct {
     if (this.values && !this.has(key)) throw new ConfigError(`${why} but ${this.source} has no ${key}`, [...settingKeys, key]);
   }
 
+  /** The Secret the stack wrote; undefined with an existing Secret (or before `write`). */
+  public get created(): kplus.Secret | undefined {
+    return this.written;
+  }
+
   /** Writes the Secret: the credentials and what the parts derived from them. Nothing with an existing Secret. */
   public write(derived: Record<string, string | undefined>): void {
     if (!this.values) return;
     const { props } = this;
     const stringData: Record<string, string> = { ...secretEntries(this.values) };
     for (const [key, value] of Object.entries(derived)) if (value !== undefined) stringData[key] = value;
-    new kplus.Secret(this, 'secret', {
+    this.written = new kplus.Secret(this, 'secret', {
       metadata: { name: props.name, namespace: props.namespace, labels: props.labels.all },
       type: 'Opaque',
       stringData,

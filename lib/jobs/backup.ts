@@ -2,9 +2,10 @@ import { Duration, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { SecretKeys } from '../credentials/secret-keys';
-import { partLabels, StackContext } from '../kit/context';
+import { partLabels, partPods, StackContext } from '../kit/context';
 import { ConfigError } from '../kit/errors';
 import { imageVersion, PartLabels } from '../kit/labels';
+import { PodOptions } from '../kit/pods';
 import { resources } from '../kit/resources';
 import { restrictedContainer } from '../kit/security';
 import { parseS3Uri } from '../kit/validate';
@@ -57,6 +58,11 @@ export interface BackupOptions {
    * @default - the bucket Job's image (`bucketJob.image`, by default DefaultImages.MINIO_CLIENT)
    */
   readonly clientImage?: string;
+  /**
+   * Pod settings of its pods, over the stack's `pods`: maps merged key by key, other fields replaced (see PodOptions).
+   * @default - the stack's `pods`
+   */
+  readonly pods?: PodOptions;
 }
 
 export interface DatabaseBackupProps extends BackupOptions {
@@ -79,6 +85,8 @@ const MC_UID = 1000;
 export class DatabaseBackup extends Construct {
   /** The job's labels; the selector picks its pods. */
   public readonly labels: PartLabels;
+  /** The CronJob. */
+  public readonly cronJob: kplus.CronJob;
 
   public constructor(scope: Construct, id: string, props: DatabaseBackupProps) {
     super(scope, id);
@@ -103,9 +111,10 @@ export class DatabaseBackup extends Construct {
     // Only the pipe and a status word live here; the cap makes any copy of the dump fail, not fill the node.
     const scratch = kplus.Volume.fromEmptyDir(this, 'backup', 'backup', { sizeLimit: Size.mebibytes(16) });
     const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp');
-    new ScheduledJob(this, 'job', {
+    this.cronJob = new ScheduledJob(this, 'job', {
       context,
       part: 'backup',
+      pods: partPods(context, props.pods, 'backup.pods'),
       labels: this.labels,
       schedule: props.schedule ?? '0 2 * * *',
       scheduleProp: 'backup.schedule',
@@ -138,7 +147,7 @@ export class DatabaseBackup extends Construct {
         resources: resources(50, 64, 500, 256),
         volumeMounts: [{ path: '/backup', volume: scratch }, { path: '/tmp', volume: tmp }],
       }],
-    });
+    }).cronJob;
   }
 }
 

@@ -1,12 +1,13 @@
 import { createHash } from 'crypto';
-import { Duration } from 'cdk8s';
+import { ApiObject, Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { CredentialValues } from '../credentials/credential-values';
 import { SecretKeys } from '../credentials/secret-keys';
-import { metadataOf, partLabels, StackContext } from '../kit/context';
+import { defaultImage, metadataOf, partLabels, partPods, StackContext } from '../kit/context';
 import { DefaultImages } from '../kit/images';
 import { imageVersion, PartLabels } from '../kit/labels';
+import { addPodSpecFields, hasPodSettings, podMetadata, PodOptions } from '../kit/pods';
 import { resources } from '../kit/resources';
 import { restrictedContainer, restrictedPod } from '../kit/security';
 import { checkSeconds } from '../kit/settings';
@@ -27,6 +28,11 @@ export interface BucketJobOptions {
    * @maximum 3600
    */
   readonly waitTimeout?: Duration;
+  /**
+   * Pod settings of its pods, over the stack's `pods`: maps merged key by key, other fields replaced (see PodOptions).
+   * @default - the stack's `pods`
+   */
+  readonly pods?: PodOptions;
 }
 
 export interface BucketJobProps extends BucketJobOptions {
@@ -51,12 +57,15 @@ export class BucketJob extends Construct {
   public readonly image: string;
   /** The Job's labels; the selector picks its pods. */
   public readonly labels: PartLabels;
+  /** The Job. */
+  public readonly job: kplus.Job;
 
   public constructor(scope: Construct, id: string, props: BucketJobProps) {
     super(scope, id);
     const { context, values } = props;
     const { secret } = context;
-    this.image = props.image ?? DefaultImages.MINIO_CLIENT;
+    this.image = props.image ?? defaultImage(context, DefaultImages.MINIO_CLIENT);
+    const pods = partPods(context, props.pods, 'bucketJob.pods');
     const waitSeconds = checkSeconds('bucketJob.waitTimeout', props.waitTimeout ?? Duration.minutes(5));
     this.labels = partLabels(context, 'mlflow', 'bucket-job', imageVersion(this.image));
     const env = {
@@ -69,13 +78,14 @@ export class BucketJob extends Construct {
     };
     const s3 = props.artifactStore;
     const store = { endpointUrl: s3.endpointUrl, ignoreTls: s3.ignoreTls, credentialsAreRootUser: s3.checkCredentials !== undefined, podSelector: s3.inCluster?.labels.selector };
-    const fingerprint = JSON.stringify([this.image, waitSeconds, BUCKET_SCRIPT, shape, store, Object.keys(env), settings]);
+    // Pod settings shape the pod too; without them the name stays what it was before they existed.
+    const fingerprint = JSON.stringify([this.image, waitSeconds, BUCKET_SCRIPT, shape, store, Object.keys(env), settings, ...(hasPodSettings(pods) ? [pods] : [])]);
     this.jobName = `${context.instance}-bucket-${createHash('sha256').update(fingerprint).digest('hex').slice(0, 8)}`;
     const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp');
 
-    new kplus.Job(this, 'job', {
+    this.job = new kplus.Job(this, 'job', {
       metadata: metadataOf(context, this.jobName, this.labels),
-      podMetadata: { labels: this.labels.all },
+      podMetadata: podMetadata(this.labels, pods),
       backoffLimit: 6,
       activeDeadline: Duration.minutes(30),
       // Keeps a day of logs, then goes, so old hashes do not pile up.
@@ -99,5 +109,6 @@ export class BucketJob extends Construct {
         volumeMounts: [{ path: '/tmp', volume: tmp }],
       }],
     });
+    addPodSpecFields(ApiObject.of(this.job), '/spec/template', pods);
   }
 }

@@ -2,9 +2,10 @@ import { Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { SecretKeys } from '../credentials/secret-keys';
-import { partLabels, StackContext } from '../kit/context';
+import { partLabels, partPods, StackContext } from '../kit/context';
 import { ConfigError } from '../kit/errors';
 import { imageVersion, PartLabels } from '../kit/labels';
+import { PodOptions } from '../kit/pods';
 import { resources } from '../kit/resources';
 import { restrictedContainer } from '../kit/security';
 import { launcherProgram } from '../server/programs';
@@ -29,6 +30,11 @@ export interface GarbageCollectionOptions {
    * @default Duration.days(30)
    */
   readonly olderThan?: Duration;
+  /**
+   * Pod settings of its pods, over the stack's `pods`: maps merged key by key, other fields replaced (see PodOptions).
+   * @default - the stack's `pods`
+   */
+  readonly pods?: PodOptions;
 }
 
 export interface GarbageCollectionProps extends GarbageCollectionOptions {
@@ -48,6 +54,8 @@ const GC_SCRIPT = 'exec mlflow gc --backend-store-uri "$MLFLOW_BACKEND_STORE_URI
 export class GarbageCollection extends Construct {
   /** The job's labels; the selector picks its pods. */
   public readonly labels: PartLabels;
+  /** The CronJob. */
+  public readonly cronJob: kplus.CronJob;
 
   public constructor(scope: Construct, id: string, props: GarbageCollectionProps) {
     super(scope, id);
@@ -59,9 +67,10 @@ export class GarbageCollection extends Construct {
     }
     this.labels = partLabels(context, 'mlflow', 'garbage-collection', imageVersion(server.image));
     const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp');
-    new ScheduledJob(this, 'job', {
+    this.cronJob = new ScheduledJob(this, 'job', {
       context,
       part: 'gc',
+      pods: partPods(context, props.pods, 'garbageCollection.pods'),
       labels: this.labels,
       schedule: props.schedule ?? '30 3 * * *',
       scheduleProp: 'garbageCollection.schedule',
@@ -89,6 +98,6 @@ export class GarbageCollection extends Construct {
         resources: resources(100, 256, 1000, 1024),
         volumeMounts: [{ path: '/tmp', volume: tmp }],
       }],
-    });
+    }).cronJob;
   }
 }

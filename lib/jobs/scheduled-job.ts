@@ -1,9 +1,10 @@
-import { Duration } from 'cdk8s';
+import { ApiObject, Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { metadataOf, StackContext } from '../kit/context';
 import { parseCron } from '../kit/cron';
 import { PartLabels } from '../kit/labels';
+import { addPodSpecFields, podMetadata, PodOptions } from '../kit/pods';
 import { restrictedPod } from '../kit/security';
 
 export interface ScheduledJobProps {
@@ -17,6 +18,8 @@ export interface ScheduledJobProps {
   /** The uid (and gid, fsGroup) the pod runs as. */
   readonly uid: number;
   readonly containers: kplus.ContainerProps[];
+  /** The pod settings (the stack's with the job's own over them). */
+  readonly pods: PodOptions;
 }
 
 /**
@@ -25,12 +28,15 @@ export interface ScheduledJobProps {
  * restricted pods without a service-account token.
  */
 export class ScheduledJob extends Construct {
+  /** The CronJob. */
+  public readonly cronJob: kplus.CronJob;
+
   public constructor(scope: Construct, id: string, props: ScheduledJobProps) {
     super(scope, id);
     const { context, labels } = props;
-    new kplus.CronJob(this, 'cronjob', {
+    this.cronJob = new kplus.CronJob(this, 'cronjob', {
       metadata: metadataOf(context, `${context.instance}-${props.part}`, labels),
-      podMetadata: { labels: labels.all },
+      podMetadata: podMetadata(labels, props.pods),
       schedule: parseCron(props.schedule, props.scheduleProp),
       concurrencyPolicy: kplus.ConcurrencyPolicy.FORBID,
       startingDeadline: Duration.hours(1),
@@ -43,5 +49,6 @@ export class ScheduledJob extends Construct {
       automountServiceAccountToken: false,
       containers: props.containers,
     });
+    addPodSpecFields(ApiObject.of(this.cronJob), '/spec/jobTemplate/spec/template', props.pods);
   }
 }

@@ -1,5 +1,7 @@
 import * as kplus from 'cdk8s-plus-28';
+import { ImageOptions, mirroredImage } from './images';
 import { LIBRARY_VERSION, PartLabels } from './labels';
+import { PodOptions, podSettings } from './pods';
 
 /** What every part of a stack knows about the stack it belongs to. */
 export interface StackContext {
@@ -11,6 +13,20 @@ export interface StackContext {
   readonly clusterDomain: string;
   /** The Secret every container reads its credentials from (see `SecretKeys`). */
   readonly secret: kplus.ISecret;
+  /** Pod settings for every pod of the stack (checked), under each part's own. */
+  readonly pods?: PodOptions;
+  /** Where the default images are pulled from (checked). */
+  readonly images?: ImageOptions;
+}
+
+/** A default image (DefaultImages), from the mirror the stack's `images` names, if any. */
+export function defaultImage(context: StackContext, image: string): string {
+  return mirroredImage(image, context.images);
+}
+
+/** The pod settings of one part: the stack's, with the part's own (`part`, given at `key`) over them. */
+export function partPods(context: StackContext, part: PodOptions | undefined, key: string): PodOptions {
+  return podSettings(context.pods, part, key);
 }
 
 /** The in-cluster DNS name of a Service of the stack. */

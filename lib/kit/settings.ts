@@ -9,9 +9,21 @@ export type SettingSchema = { readonly [key: string]: any };
 /** The JSON Schema of `mlflow.yaml`, derived from the props by scripts/settings-schema.ts. */
 export const SETTINGS_SCHEMA: SettingSchema = SCHEMA;
 
+/**
+ * A schema node with its `$ref` resolved: a struct used in several places (`pods`) is written once,
+ * under `definitions`; the node's own keys (its description) stay over the struct's.
+ */
+export function resolved(node: SettingSchema): SettingSchema;
+export function resolved(node: SettingSchema | undefined): SettingSchema | undefined;
+export function resolved(node: SettingSchema | undefined): SettingSchema | undefined {
+  if (node?.$ref === undefined) return node;
+  const { $ref, ...own } = node;
+  return { ...SETTINGS_SCHEMA.definitions[($ref as string).slice('#/definitions/'.length)], ...own };
+}
+
 /** The schema of the setting at a dotted key path (`server.nodePort`, `backendStore.external.port`). */
 export function settingSchema(keyPath: string): SettingSchema {
-  const node = keyPath.split('.').reduce<SettingSchema | undefined>((s, key) => s?.properties?.[key], SETTINGS_SCHEMA);
+  const node = keyPath.split('.').reduce<SettingSchema | undefined>((s, key) => resolved(resolved(s)?.properties?.[key]), SETTINGS_SCHEMA);
   if (!node) throw new Error(`no setting ${keyPath} in the settings schema`);
   return node;
 }

@@ -1,6 +1,8 @@
 import { Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
+import { PodOptions } from '../kit/pods';
 import { AutoscalingOptions } from './availability';
+import { SecretKeyReference, ServerVolume } from './extras';
 import { GatewayOptions } from './gateway';
 import { JobsOptions } from './jobs';
 import { TelemetryOptions } from './telemetry';
@@ -123,4 +125,34 @@ export interface TrackingServerOptions {
    * @default - off (MLFLOW_DISABLE_TELEMETRY=true): a cluster service should not call out unasked
    */
   readonly telemetry?: TelemetryOptions;
+  /**
+   * Pod settings of the server's pods (and so of the single sign-on proxy beside it), over the
+   * stack's `pods`: maps merged key by key, other fields replaced (see PodOptions).
+   * @default - the stack's `pods`
+   */
+  readonly pods?: PodOptions;
+  /**
+   * More environment variables of the server's MLflow processes (the `mlflow` container and its
+   * `migrate` init container): proxies (`HTTPS_PROXY`, `NO_PROXY`), a CA bundle's path
+   * (`REQUESTS_CA_BUNDLE`, `SSL_CERT_FILE`), the AI gateway's provider settings. The values are
+   * written into the manifest, so names that end like a secret's (`..._API_KEY`, `..._TOKEN`,
+   * `..._SECRET`, `..._PASSWORD`, `..._KEY`) and URLs with a password are refused: give those through
+   * `extraEnvFromSecrets`. Names the stack sets itself are refused too.
+   * @default - none
+   */
+  readonly extraEnv?: { [name: string]: string };
+  /**
+   * Environment variables of the server's MLflow processes read from keys of Secrets you manage in
+   * the stack's namespace, e.g. `{ OPENAI_API_KEY: { name: 'ai-providers', key: 'openai' } }`: the
+   * manifest holds only the Secret's name and key, never the value.
+   * @default - none
+   */
+  readonly extraEnvFromSecrets?: { [name: string]: SecretKeyReference };
+  /**
+   * ConfigMaps or Secrets you manage, mounted read-only into the server's MLflow processes, e.g. a
+   * CA bundle: `[{ name: 'corp-ca', configMap: 'corp-ca', mountPath: '/etc/ssl/corp' }]` with
+   * `extraEnv: { REQUESTS_CA_BUNDLE: '/etc/ssl/corp/ca.crt' }`.
+   * @default - none
+   */
+  readonly extraVolumes?: ServerVolume[];
 }

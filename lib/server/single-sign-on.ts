@@ -2,7 +2,6 @@ import { Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { SecretKeys } from '../credentials/secret-keys';
 import { ConfigError } from '../kit/errors';
-import { DefaultImages } from '../kit/images';
 import { resources } from '../kit/resources';
 import { restrictedContainer } from '../kit/security';
 import { checkHttpUrl } from '../kit/validate';
@@ -66,7 +65,7 @@ export function issuerPort(options: SingleSignOnOptions): number {
 }
 
 /** The oauth2-proxy container of the server pod. */
-function singleSignOnProxy(options: SingleSignOnOptions, secret: kplus.ISecret, upstreamPort: number): kplus.ContainerProps {
+function singleSignOnProxy(options: SingleSignOnOptions, secret: kplus.ISecret, upstreamPort: number, defaultImage: string): kplus.ContainerProps {
   checkHttpUrl(options.issuerUrl, 'sso.issuerUrl');
   const redirect = checkHttpUrl(options.redirectUrl, 'sso.redirectUrl');
   if (!redirect.endsWith('/oauth2/callback')) {
@@ -107,7 +106,7 @@ function singleSignOnProxy(options: SingleSignOnOptions, secret: kplus.ISecret, 
   ];
   return {
     name: 'oauth2-proxy',
-    image: options.image ?? DefaultImages.OAUTH2_PROXY,
+    image: options.image ?? defaultImage,
     imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
     command: ['/bin/oauth2-proxy'],
     args,
@@ -123,7 +122,10 @@ function singleSignOnProxy(options: SingleSignOnOptions, secret: kplus.ISecret, 
   };
 }
 
-/** Single sign-on in the server pod: oauth2-proxy in front of MLflow, which then listens on loopback only. */
-export function ssoPart(options: SingleSignOnOptions, secret: kplus.ISecret, upstreamPort: number): ServerPart {
-  return { sidecars: [singleSignOnProxy(options, secret, upstreamPort)] };
+/**
+ * Single sign-on in the server pod: oauth2-proxy in front of MLflow, which then listens on loopback only.
+ * @param defaultImage the proxy's image unless `options.image` names one (DefaultImages.OAUTH2_PROXY, perhaps from a mirror)
+ */
+export function ssoPart(options: SingleSignOnOptions, secret: kplus.ISecret, upstreamPort: number, defaultImage: string): ServerPart {
+  return { sidecars: [singleSignOnProxy(options, secret, upstreamPort, defaultImage)] };
 }

@@ -2,10 +2,11 @@ import { ApiObject, Duration, JsonPatch } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { SecretKeys } from '../credentials/secret-keys';
-import { partLabels, serviceHost, StackContext } from '../kit/context';
+import { defaultImage, partLabels, partPods, serviceHost, StackContext } from '../kit/context';
 import { ConfigError } from '../kit/errors';
 import { DefaultImages } from '../kit/images';
 import { imageVersion, PartLabels } from '../kit/labels';
+import { addPodSpecFields, podMetadata } from '../kit/pods';
 import { resources } from '../kit/resources';
 import { restrictedContainer, restrictedPod } from '../kit/security';
 import { checkInteger, checkSeconds } from '../kit/settings';
@@ -14,6 +15,7 @@ import { BackendStoreConnection } from '../stores/backend-store';
 import { checkHostPatterns, hostsPart } from './allowed-hosts';
 import { authPart } from './auth';
 import { ServerAvailability } from './availability';
+import { extrasPart } from './extras';
 import { gatewayEnabled, gatewayPart } from './gateway';
 import { jobsEnabled, jobsPart } from './jobs';
 import { metricsPart } from './metrics';
@@ -74,7 +76,7 @@ function resolve(props: TrackingServerProps): ServerSettings {
   const nodePort = exposure === ServiceExposure.NODE_PORT ? checkInteger('server.nodePort', props.nodePort ?? 30003) : undefined;
   const waitSeconds = checkSeconds('server.databaseWaitTimeout', props.databaseWaitTimeout ?? Duration.minutes(5));
   const proxied = (props.artifactServing ?? ArtifactServing.PROXIED) === ArtifactServing.PROXIED;
-  return { image: props.image ?? DefaultImages.MLFLOW, replicas, workers, jobs, gateway, exposure, nodePort, waitSeconds, proxied };
+  return { image: props.image ?? defaultImage(props.context, DefaultImages.MLFLOW), replicas, workers, jobs, gateway, exposure, nodePort, waitSeconds, proxied };
 }
 
 /** The MLflow tracking server: a Deployment whose pods migrate the schema first, and a NodePort Service. */
@@ -93,6 +95,8 @@ export class TrackingServer extends Construct {
   public readonly labels: PartLabels;
   /** The NodePort Service. */
   public readonly service: kplus.Service;
+  /** The server's Deployment. */
+  public readonly deployment: kplus.Deployment;
   /** The MLflow image the server runs. */
   public readonly image: string;
   /** Environment every MLflow process of the stack shares (telemetry). */
@@ -113,7 +117,9 @@ export class TrackingServer extends Construct {
     this.trackingUri = `http://${serviceHost(context, this.serviceName)}:${PORT}`;
     const metadata = { name: this.serviceName, namespace: context.namespace, labels: this.labels.all };
     const jobs = jobsPart(settings.jobs);
-    const parts = serverParts(this, props, settings, jobs, this.commonEnv);
+    const pods = partPods(context, props.pods, 'server.pods');
+    const stackParts = serverParts(this, props, settings, jobs, this.commonEnv);
+    const parts = [...stackParts, extrasPart(this, props, stackParts)];
     // Behind the single sign-on proxy, MLflow takes connections from inside the pod only.
     const serverArgs = [
       'server', '--host', sso ? '127.0.0.1' : '0.0.0.0', '--port', String(PORT), '--workers', String(settings.workers),
@@ -122,7 +128,7 @@ export class TrackingServer extends Construct {
 
     const deployment = new kplus.Deployment(this, 'deployment', {
       metadata,
-      podMetadata: { labels: this.labels.all },
+      podMetadata: podMetadata(this.labels, pods),
       select: false,
       // An autoscaler owns the count; a count in the manifest would reset it on every apply.
       replicas: props.autoscaling ? undefined : settings.replicas,
@@ -135,6 +141,8 @@ export class TrackingServer extends Construct {
     deployment.select(kplus.LabelSelector.of({ labels: this.labels.selector }));
     // A Service named like the CLI's env prefix would inject MLFLOW_PORT=tcp://..., which `mlflow server` reads as --port.
     ApiObject.of(deployment).addJsonPatch(JsonPatch.add('/spec/template/spec/enableServiceLinks', false));
+    addPodSpecFields(ApiObject.of(deployment), '/spec/template', pods);
+    this.deployment = deployment;
 
     const availability = new ServerAvailability(this, 'availability', { context, deployment, labels: this.labels, replicas: settings.replicas, autoscaling: props.autoscaling });
     if (availability.minReplicas >= 2) {
@@ -193,7 +201,7 @@ function serverParts(scope: Construct, props: TrackingServerProps, settings: Ser
     { env: commonEnv, migrateEnv: commonEnv },
     ...(props.auth ? [authPart(scope, secret)] : []),
     ...(props.metrics ? [metricsPart(scope)] : []),
-    ...(sso ? [ssoPart(sso, secret, PORT)] : []),
+    ...(sso ? [ssoPart(sso, secret, PORT, defaultImage(props.context, DefaultImages.OAUTH2_PROXY))] : []),
   ];
 }
 

@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
 import { CredentialValues } from '../credentials/credential-values';
-import { StackContext } from '../kit/context';
+import { defaultImage, StackContext } from '../kit/context';
 import { ConfigError } from '../kit/errors';
 import { DefaultImages } from '../kit/images';
 import { checkInteger } from '../kit/settings';
@@ -114,7 +114,7 @@ class InClusterPostgres extends BackendStore {
       port,
       displayName: 'PostgreSQL in the cluster',
       uriSettings: [],
-      inCluster: { labels: postgres.labels, name: 'postgres' },
+      inCluster: { labels: postgres.labels, name: 'postgres', statefulSet: postgres.statefulSet },
       dump: pgDump(host, port, postgres.image),
       databaseUri: (v) => databaseUri(DatabaseEngine.POSTGRESQL, { user: v.postgresUser, password: v.postgresPassword, database: v.postgresDb, host, port, query: '' }),
     };
@@ -147,7 +147,7 @@ class ExternalDatabase extends BackendStore {
     this.uriSettings = options.sslMode === undefined ? [] : ['sslMode'];
   }
 
-  public _bind(): BackendStoreConnection {
+  public _bind(_scope: Construct, context: StackContext): BackendStoreConnection {
     const { engine, host, port, query, uriSettings } = this;
     return {
       host,
@@ -155,7 +155,7 @@ class ExternalDatabase extends BackendStore {
       displayName: `${ENGINE_NAMES[engine]} at ${host}:${port}`,
       uriSettings,
       // The PostgreSQL image's pg_dump reaches any PostgreSQL; nothing here dumps MySQL or MariaDB.
-      dump: engine === DatabaseEngine.POSTGRESQL ? pgDump(host, port, DefaultImages.POSTGRES) : undefined,
+      dump: engine === DatabaseEngine.POSTGRESQL ? pgDump(host, port, defaultImage(context, DefaultImages.POSTGRES)) : undefined,
       databaseUri: (v) => databaseUri(engine, { user: v.postgresUser, password: v.postgresPassword, database: v.postgresDb, host, port, query }),
     };
   }

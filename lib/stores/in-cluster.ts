@@ -1,3 +1,4 @@
+import { k8s } from 'cdk8s-plus-28';
 import { CredentialValues } from '../credentials/credential-values';
 import { PartLabels } from '../kit/labels';
 
@@ -7,6 +8,8 @@ export interface InClusterPart {
   readonly labels: PartLabels;
   /** Short name of the part (`postgres`, `minio`), used in the names of objects about it. */
   readonly name: string;
+  /** Its StatefulSet. */
+  readonly statefulSet: k8s.KubeStatefulSet;
 }
 
 /** An S3 server the stack runs itself (MinIO, SeaweedFS), as its construct describes it. */

@@ -4,10 +4,11 @@ import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { CredentialValues } from '../credentials/credential-values';
 import { SecretKeys } from '../credentials/secret-keys';
-import { partLabels, StackContext } from '../kit/context';
+import { defaultImage, partLabels, partPods, StackContext } from '../kit/context';
 import { DefaultImages } from '../kit/images';
 import { ConfigError } from '../kit/errors';
 import { imageVersion } from '../kit/labels';
+import { PodOptions } from '../kit/pods';
 import { resources } from '../kit/resources';
 import { InClusterPart, InClusterS3Server } from './in-cluster';
 import { SinglePodStore } from './single-pod-store';
@@ -34,6 +35,11 @@ export interface MinioOptions {
    * @default - requests 250m CPU / 512Mi, limits 2 CPU / 2Gi
    */
   readonly resources?: kplus.ContainerResources;
+  /**
+   * Pod settings of its pod, over the stack's `pods`: maps merged key by key, other fields replaced (see PodOptions).
+   * @default - the stack's `pods`
+   */
+  readonly pods?: PodOptions;
 }
 
 const MINIO_UID = 1000;
@@ -52,9 +58,8 @@ export class Minio extends Construct implements InClusterS3Server {
 
   public constructor(scope: Construct, id: string, context: StackContext, options: MinioOptions) {
     super(scope, id);
-    const image = options.image ?? DefaultImages.MINIO;
+    const image = options.image ?? defaultImage(context, DefaultImages.MINIO);
     const labels = partLabels(context, 'minio', 'artifact-store', imageVersion(image));
-    this.part = { labels, name: 'minio' };
     const fromSecret = (name: string, key: string): k8s.EnvVar => ({ name, valueFrom: { secretKeyRef: { name: context.secret.name, key } } });
     const httpGet = (path: string): k8s.Probe => ({ httpGet: { path, port: k8s.IntOrString.fromString('s3') }, timeoutSeconds: 5 });
     const store = new SinglePodStore(this, 'store', {
@@ -85,8 +90,10 @@ export class Minio extends Construct implements InClusterS3Server {
       storage: options.storage ?? Size.gibibytes(20),
       storageClassName: options.storageClassName,
       storageClassProp: 'artifactStore.minio.storageClassName',
+      pods: partPods(context, options.pods, 'artifactStore.minio.pods'),
     });
     this.endpointUrl = `http://${store.host}:${API_PORT}`;
+    this.part = { labels, name: 'minio', statefulSet: store.statefulSet };
   }
 
   /** MinIO takes the S3 keys as its root user and password, and refuses to start with a user under 3 or a password under 8 characters. */

@@ -3,9 +3,10 @@ import * as kplus from 'cdk8s-plus-28';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { SecretKeys } from '../credentials/secret-keys';
-import { partLabels, StackContext } from '../kit/context';
+import { defaultImage, partLabels, partPods, StackContext } from '../kit/context';
 import { DefaultImages } from '../kit/images';
 import { imageVersion, PartLabels } from '../kit/labels';
+import { PodOptions } from '../kit/pods';
 import { resources } from '../kit/resources';
 import { POSTGRES_UID } from './pg-dump';
 import { SinglePodStore } from './single-pod-store';
@@ -33,6 +34,11 @@ export interface PostgresOptions {
    * @default - requests 250m CPU / 256Mi, limits 2 CPU / 1Gi
    */
   readonly resources?: kplus.ContainerResources;
+  /**
+   * Pod settings of its pod, over the stack's `pods`: maps merged key by key, other fields replaced (see PodOptions).
+   * @default - the stack's `pods`
+   */
+  readonly pods?: PodOptions;
 }
 
 const PORT = 5432;
@@ -50,10 +56,12 @@ export class Postgres extends Construct {
   public readonly labels: PartLabels;
   /** The PostgreSQL image. */
   public readonly image: string;
+  /** The StatefulSet. */
+  public readonly statefulSet: k8s.KubeStatefulSet;
 
   public constructor(scope: Construct, id: string, context: StackContext, options: PostgresOptions) {
     super(scope, id);
-    this.image = options.image ?? DefaultImages.POSTGRES;
+    this.image = options.image ?? defaultImage(context, DefaultImages.POSTGRES);
     this.labels = partLabels(context, 'postgresql', 'backend-store', imageVersion(this.image));
     const fromSecret = (name: string, key: string): k8s.EnvVar => ({ name, valueFrom: { secretKeyRef: { name: context.secret.name, key } } });
     // As the configured user: pg_isready's default role (the OS user, postgres) may not exist,
@@ -98,7 +106,9 @@ export class Postgres extends Construct {
       storageClassName: options.storageClassName,
       storageClassProp: 'backendStore.postgres.storageClassName',
       terminationGracePeriodSeconds: 60,
+      pods: partPods(context, options.pods, 'backendStore.postgres.pods'),
     });
     this.host = store.host;
+    this.statefulSet = store.statefulSet;
   }
 }

@@ -3,9 +3,10 @@ import * as kplus from 'cdk8s-plus-28';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { SecretKeys } from '../credentials/secret-keys';
-import { partLabels, StackContext } from '../kit/context';
+import { defaultImage, partLabels, partPods, StackContext } from '../kit/context';
 import { DefaultImages } from '../kit/images';
 import { imageVersion } from '../kit/labels';
+import { PodOptions } from '../kit/pods';
 import { resources } from '../kit/resources';
 import { InClusterPart, InClusterS3Server } from './in-cluster';
 import { SinglePodStore } from './single-pod-store';
@@ -33,6 +34,11 @@ export interface SeaweedfsOptions {
    * @default - requests 250m CPU / 512Mi, limits 2 CPU / 2Gi
    */
   readonly resources?: kplus.ContainerResources;
+  /**
+   * Pod settings of its pod, over the stack's `pods`: maps merged key by key, other fields replaced (see PodOptions).
+   * @default - the stack's `pods`
+   */
+  readonly pods?: PodOptions;
 }
 
 const UID = 1000;
@@ -54,9 +60,8 @@ export class Seaweedfs extends Construct implements InClusterS3Server {
 
   public constructor(scope: Construct, id: string, context: StackContext, options: SeaweedfsOptions) {
     super(scope, id);
-    const image = options.image ?? DefaultImages.SEAWEEDFS;
+    const image = options.image ?? defaultImage(context, DefaultImages.SEAWEEDFS);
     const labels = partLabels(context, 'seaweedfs', 'artifact-store', imageVersion(image));
-    this.part = { labels, name: 'seaweedfs' };
     const fromSecret = (name: string, key: string): k8s.EnvVar => ({ name, valueFrom: { secretKeyRef: { name: context.secret.name, key } } });
     const health: k8s.Probe = { httpGet: { path: '/healthz', port: k8s.IntOrString.fromString('s3') }, timeoutSeconds: 5 };
     const store = new SinglePodStore(this, 'store', {
@@ -95,7 +100,9 @@ export class Seaweedfs extends Construct implements InClusterS3Server {
       storageClassProp: 'artifactStore.seaweedfs.storageClassName',
       // Stopping flushes volumes for about 25 s.
       terminationGracePeriodSeconds: 60,
+      pods: partPods(context, options.pods, 'artifactStore.seaweedfs.pods'),
     });
     this.endpointUrl = `http://${store.host}:${S3_PORT}`;
+    this.part = { labels, name: 'seaweedfs', statefulSet: store.statefulSet };
   }
 }

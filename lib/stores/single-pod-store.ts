@@ -4,6 +4,7 @@ import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { metadataOf, serviceHost, StackContext } from '../kit/context';
 import { PartLabels } from '../kit/labels';
+import { addPodSpecFields, podMetadata, PodOptions } from '../kit/pods';
 import { kubeResources, kubeSize } from '../kit/resources';
 import { restrictedContainerSpec, restrictedPodSpec } from '../kit/security';
 import { checkDnsSubdomain } from '../kit/validate';
@@ -37,6 +38,8 @@ export interface SinglePodStoreProps {
   readonly storageClassProp: string;
   /** @default - Kubernetes' default (30 s) */
   readonly terminationGracePeriodSeconds?: number;
+  /** The pod settings (the stack's with the store's own over them). */
+  readonly pods: PodOptions;
 }
 
 /**
@@ -47,6 +50,8 @@ export interface SinglePodStoreProps {
 export class SinglePodStore extends Construct {
   /** In-cluster host name of the store. */
   public readonly host: string;
+  /** The StatefulSet. */
+  public readonly statefulSet: k8s.KubeStatefulSet;
 
   public constructor(scope: Construct, id: string, props: SinglePodStoreProps) {
     super(scope, id);
@@ -64,7 +69,7 @@ export class SinglePodStore extends Construct {
       },
     });
 
-    new k8s.KubeStatefulSet(this, 'statefulset', {
+    this.statefulSet = new k8s.KubeStatefulSet(this, 'statefulset', {
       metadata,
       spec: {
         serviceName: props.name,
@@ -72,7 +77,7 @@ export class SinglePodStore extends Construct {
         selector: { matchLabels: labels.selector },
         persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' },
         template: {
-          metadata: { labels: labels.all },
+          metadata: podMetadata(labels, props.pods),
           spec: {
             securityContext: restrictedPodSpec(props.uid),
             enableServiceLinks: false,
@@ -100,5 +105,6 @@ export class SinglePodStore extends Construct {
         }],
       },
     });
+    addPodSpecFields(this.statefulSet, '/spec/template', props.pods);
   }
 }
