@@ -79,6 +79,8 @@ const MC_UID = 1000;
 export class DatabaseBackup extends Construct {
   /** The job's labels; the selector picks its pods. */
   public readonly labels: PartLabels;
+  /** The CronJob. */
+  public readonly job: ScheduledJob;
 
   public constructor(scope: Construct, id: string, props: DatabaseBackupProps) {
     super(scope, id);
@@ -103,7 +105,7 @@ export class DatabaseBackup extends Construct {
     // Only the pipe and a status word live here; the cap makes any copy of the dump fail, not fill the node.
     const scratch = kplus.Volume.fromEmptyDir(this, 'backup', 'backup', { sizeLimit: Size.mebibytes(16) });
     const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp');
-    new ScheduledJob(this, 'job', {
+    this.job = new ScheduledJob(this, 'job', {
       context,
       part: 'backup',
       labels: this.labels,

@@ -48,6 +48,8 @@ const GC_SCRIPT = 'exec mlflow gc --backend-store-uri "$MLFLOW_BACKEND_STORE_URI
 export class GarbageCollection extends Construct {
   /** The job's labels; the selector picks its pods. */
   public readonly labels: PartLabels;
+  /** The CronJob. */
+  public readonly job: ScheduledJob;
 
   public constructor(scope: Construct, id: string, props: GarbageCollectionProps) {
     super(scope, id);
@@ -59,7 +61,7 @@ export class GarbageCollection extends Construct {
     }
     this.labels = partLabels(context, 'mlflow', 'garbage-collection', imageVersion(server.image));
     const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp');
-    new ScheduledJob(this, 'job', {
+    this.job = new ScheduledJob(this, 'job', {
       context,
       part: 'gc',
       labels: this.labels,

@@ -25,11 +25,18 @@ export interface ScheduledJobProps {
  * restricted pods without a service-account token.
  */
 export class ScheduledJob extends Construct {
+  /** The CronJob's name. */
+  public readonly name: string;
+  /** Its cron schedule, as checked. */
+  public readonly schedule: string;
+
   public constructor(scope: Construct, id: string, props: ScheduledJobProps) {
     super(scope, id);
     const { context, labels } = props;
+    this.name = `${context.instance}-${props.part}`;
+    this.schedule = props.schedule;
     new kplus.CronJob(this, 'cronjob', {
-      metadata: metadataOf(context, `${context.instance}-${props.part}`, labels),
+      metadata: metadataOf(context, this.name, labels),
       podMetadata: { labels: labels.all },
       schedule: parseCron(props.schedule, props.scheduleProp),
       concurrencyPolicy: kplus.ConcurrencyPolicy.FORBID,
