@@ -177,6 +177,8 @@ describe('metrics', () => {
     const listener = one(objects, 'Deployment').spec.template.spec.containers.find((x: any) => x.name === 'metrics');
     expect(listener).toMatchObject({ image: c.image, ports: [{ name: 'metrics', containerPort: 9464 }], volumeMounts: [{ mountPath: dir, readOnly: true, name: expect.any(String) }] });
     expect(listener.readinessProbe).toBeUndefined();
+    // Probed from inside the pod: the NetworkPolicy opens the port to scrapers only, not to the node.
+    expect(listener.livenessProbe.exec.command.join(' ')).toContain('http://127.0.0.1:9464/metrics');
     const service = one(objects, 'Service', 'mlflow-metrics');
     expect(service.spec).toMatchObject({ clusterIP: 'None', ports: [{ name: 'metrics', port: 9464, targetPort: 'metrics' }], selector: one(objects, 'Service', 'mlflow').spec.selector });
     expect(one(objects, 'Service', 'mlflow').spec.ports.map((p: any) => p.name)).toEqual(['http']);
