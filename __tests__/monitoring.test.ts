@@ -109,6 +109,8 @@ describe('alert rules', () => {
     expectConfigError(() => synthStack({ metrics: { alerts: { backupMaxAge: Duration.hours(30) } }, backup: { schedule: '0 2 * * 1' } }),
       /metrics\.alerts\.backupMaxAge \(30h\) must be longer than the longest gap between two backups of backup\.schedule "0 2 \* \* 1" \(168h\)/,
       ['metrics.alerts.backupMaxAge', 'backup.schedule']);
+    expectConfigError(() => synthStack({ ...external, metrics: { alerts: { backupMaxAge: Duration.days(2) } } }), /metrics\.alerts\.backupMaxAge cannot take effect: the stack runs no backup/,
+      ['metrics.alerts.backupMaxAge', 'backup.enabled']);
     expectConfigError(() => synthStack({ metrics: { scrapeFrom: [] } }), /metrics\.scrapeFrom is empty/, ['metrics.scrapeFrom']);
     expectConfigError(() => synthStack({ metrics: { scrapeFrom: ['Monitoring'] } }), /metrics\.scrapeFrom must be a DNS label/);
   });
@@ -143,6 +145,8 @@ describe('alert rules', () => {
   test('follow the ServiceMonitor unless told otherwise', () => {
     expect(synthStack({ metrics: { serviceMonitor: false } }).some((o) => o.kind === 'PrometheusRule')).toBe(false);
     expect(synthStack({ metrics: { serviceMonitor: false, alerts: { enabled: true } } }).some((o) => o.kind === 'PrometheusRule')).toBe(true);
+    // Giving the options of a part that is off by default turns it on, as everywhere in the stack.
+    expect(synthStack({ metrics: { serviceMonitor: false, alerts: { serverErrorPercent: 10 } } }).some((o) => o.kind === 'PrometheusRule')).toBe(true);
     expect(synthStack({ metrics: { alerts: { enabled: false } } }).some((o) => o.kind === 'PrometheusRule')).toBe(false);
     expect(synthStack().some((o) => ['PrometheusRule', 'ServiceMonitor', 'ConfigMap'].includes(o.kind) || o.metadata.name === 'mlflow-metrics')).toBe(false);
   });

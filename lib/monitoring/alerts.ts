@@ -18,7 +18,7 @@ import { Signals, Source } from './signals';
 export interface AlertOptions {
   /**
    * Turn the alert rules on or off.
-   * @default - on with the ServiceMonitor (both need prometheus-operator's CRDs)
+   * @default - on with the ServiceMonitor (both need prometheus-operator's CRDs), or when `alerts` is given
    */
   readonly enabled?: boolean;
   /**
@@ -125,6 +125,9 @@ export function alertThresholds(options: AlertOptions, backupSchedule?: string):
   }
   let backupMaxAgeSeconds: number | undefined;
   let backupGapSeconds: number | undefined;
+  if (backupSchedule === undefined && options.backupMaxAge !== undefined) {
+    throw new ConfigError(`${KEY}.backupMaxAge cannot take effect: the stack runs no backup (backup is off, or the database is not the stack's own); leave it out`, [`${KEY}.backupMaxAge`, 'backup.enabled']);
+  }
   if (backupSchedule !== undefined) {
     backupGapSeconds = longestGapSeconds(backupSchedule, 'backup.schedule');
     if (options.backupMaxAge === undefined) {

@@ -9,7 +9,7 @@ import { Signals } from './signals';
 export interface StackMonitoringProps {
   readonly context: StackContext;
   readonly alerts?: AlertOptions;
-  /** Alerts follow the ServiceMonitor unless `alerts.enabled` says otherwise. */
+  /** Alerts follow the ServiceMonitor, unless `alerts` is given or `alerts.enabled` says otherwise. */
   readonly serviceMonitor: boolean;
   readonly dashboard?: DashboardOptions;
   /** The metrics Service's name, the `job` label of the server's targets. */
@@ -45,7 +45,7 @@ export class StackMonitoring extends Construct {
     });
     const thresholds = alertThresholds(props.alerts ?? {}, props.backup?.schedule);
     const labels = partLabels(context, 'mlflow', 'monitoring');
-    if (isEnabled(props.alerts, props.serviceMonitor)) {
+    if (isEnabled(props.alerts, props.serviceMonitor || props.alerts !== undefined)) {
       const serverSelector = Object.entries(props.serverSelector).map(([k, v]) => `${k}=${v}`).join(',');
       const rules = alertRules({ signals, serverSelector, artifactStoreName: props.artifactStoreName, backupSchedule: props.backup?.schedule }, thresholds);
       new StackAlerts(this, 'alerts', { context, labels, rules });

@@ -35,7 +35,7 @@ export interface MetricsOptions {
   readonly scrapeFrom?: string[];
   /**
    * Alert rules (a PrometheusRule) and their thresholds.
-   * @default - on with the ServiceMonitor, with the defaults of AlertOptions
+   * @default - on with the ServiceMonitor or when given, with the defaults of AlertOptions
    */
   readonly alerts?: AlertOptions;
   /**
