@@ -10,8 +10,9 @@ test('lib/ has no import cycle (madge, type imports included)', async () => {
   expect(graph.circular()).toEqual([]);
 }, 60_000);
 
-test('the migration and launcher programs are valid Python (python3 compiles them)', () => {
-  const result = spawnSync('python3', ['-c', 'import sys; [compile(open(f).read(), f, "exec") for f in sys.argv[1:]]', path.join(root, 'lib/server/migrate.py'), path.join(root, 'lib/server/serve.py')], { encoding: 'utf8' });
+test('the migration, launcher and metrics listener programs are valid Python (python3 compiles them)', () => {
+  const programs = ['migrate.py', 'serve.py', 'metrics_listener.py'].map((f) => path.join(root, 'lib/server', f));
+  const result = spawnSync('python3', ['-c', 'import sys; [compile(open(f).read(), f, "exec") for f in sys.argv[1:]]', ...programs], { encoding: 'utf8' });
   expect(result.stderr).toBe('');
   expect(result.status).toBe(0);
 });

@@ -169,27 +169,38 @@ describe('ingress', () => {
 });
 
 describe('metrics', () => {
-  test('exposes Prometheus metrics from a writable volume, and a ServiceMonitor scrapes them', () => {
+  test('exposes Prometheus metrics from a writable volume; a listener beside MLflow serves them on a port a ServiceMonitor scrapes', () => {
     const objects = synthStack({ metrics: {} });
     const c = server(objects);
     const dir = c.args[c.args.indexOf('--expose-prometheus') + 1];
     expect(c.volumeMounts.map((m: any) => m.mountPath)).toContain(dir);
+    const listener = one(objects, 'Deployment').spec.template.spec.containers.find((x: any) => x.name === 'metrics');
+    expect(listener).toMatchObject({ image: c.image, ports: [{ name: 'metrics', containerPort: 9464 }], volumeMounts: [{ mountPath: dir, readOnly: true, name: expect.any(String) }] });
+    expect(listener.readinessProbe).toBeUndefined();
+    // Probed from inside the pod: the NetworkPolicy opens the port to scrapers only, not to the node.
+    expect(listener.livenessProbe.exec.command.join(' ')).toContain('http://127.0.0.1:9464/metrics');
+    const service = one(objects, 'Service', 'mlflow-metrics');
+    expect(service.spec).toMatchObject({ clusterIP: 'None', ports: [{ name: 'metrics', port: 9464, targetPort: 'metrics' }], selector: one(objects, 'Service', 'mlflow').spec.selector });
+    expect(one(objects, 'Service', 'mlflow').spec.ports.map((p: any) => p.name)).toEqual(['http']);
     const monitor = one(objects, 'ServiceMonitor');
     expect(monitor.apiVersion).toBe('monitoring.coreos.com/v1');
-    expect(monitor.spec.endpoints).toEqual([{ port: 'http', path: '/metrics', interval: '30s' }]);
-    expect(monitor.spec.selector.matchLabels).toEqual(one(objects, 'Service', 'mlflow').spec.selector);
+    expect(monitor.spec.endpoints).toEqual([{ port: 'metrics', path: '/metrics', interval: '30s' }]);
+    expect(monitor.spec.selector.matchLabels).toEqual(Object.fromEntries(Object.entries(service.metadata.labels!).filter(([k]) => ['app.kubernetes.io/name', 'app.kubernetes.io/instance', 'app.kubernetes.io/component'].includes(k))));
   });
 
-  test('with auth, the monitor signs in with the admin credentials from the Secret', () => {
-    const monitor = one(withAuth({ metrics: {} }), 'ServiceMonitor');
-    expect(monitor.spec.endpoints[0].basicAuth).toEqual({
-      username: { name: 'mlflow-credentials', key: 'MLFLOW_TRACKING_USERNAME' },
-      password: { name: 'mlflow-credentials', key: 'MLFLOW_TRACKING_PASSWORD' },
-    });
+  test('with auth, the monitor needs no credentials: the listener is outside basic auth, behind the NetworkPolicy', () => {
+    const objects = withAuth({ metrics: {} });
+    expect(one(objects, 'ServiceMonitor').spec.endpoints).toEqual([{ port: 'metrics', path: '/metrics', interval: '30s' }]);
+    expect(one(objects, 'NetworkPolicy', 'mlflow-tracking-server').spec.ingress).toEqual([
+      { ports: [{ port: 5000, protocol: 'TCP' }] },
+      { from: [{ namespaceSelector: {} }], ports: [{ port: 9464, protocol: 'TCP' }] },
+    ]);
   });
 
-  test('the ServiceMonitor can be left out (no prometheus-operator)', () => {
-    expect(synthStack({ metrics: { serviceMonitor: false } }).some((o) => o.kind === 'ServiceMonitor')).toBe(false);
+  test('the ServiceMonitor can be left out (no prometheus-operator), and the alert rules with it', () => {
+    const objects = synthStack({ metrics: { serviceMonitor: false } });
+    expect(objects.some((o) => o.kind === 'ServiceMonitor' || o.kind === 'PrometheusRule')).toBe(false);
+    expect(one(objects, 'Service', 'mlflow-metrics')).toBeDefined();
   });
 });
 

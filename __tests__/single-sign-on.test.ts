@@ -62,15 +62,26 @@ describe('single sign-on', () => {
     expect(policy.spec.egress.flatMap((r: any) => r.ports.map((p: any) => p.port))).toContain(443);
   });
 
-  test('refused: with basic auth, without its secrets, with metrics or gc through the server, with a bad URL', () => {
+  test('refused: with basic auth, without its secrets, with gc through the server, with a bad URL', () => {
     expectConfigError(() => synthStack({ credentials: Credentials.fromValues({ ...TEST_VALUES, ...SECRETS, adminPassword: 'an-admin-password-1' }), sso: SSO }), /sso and basic auth are both on/);
     expectConfigError(() => synthStack({ sso: SSO }), /sso is on but Credentials\.fromValues has no OAUTH2_PROXY_CLIENT_SECRET/);
-    expectConfigError(() => withSso({ metrics: {} }), /sso and metrics conflict/);
     expectConfigError(() => withSso({ garbageCollection: {} }), /sso and garbageCollection conflict with proxied artifacts/);
     expect(() => withSso({ garbageCollection: {}, server: { artifactServing: ArtifactServing.DIRECT } })).not.toThrow();
     expectConfigError(() => withSso({ sso: { ...SSO, issuerUrl: 'login.example.com' } }), /sso\.issuerUrl must be an http:\/\/ or https:\/\/ URL/);
     expectConfigError(() => withSso({ sso: { ...SSO, redirectUrl: 'https://mlflow.example.com/' } }), /sso\.redirectUrl must be the UI's public URL followed by \/oauth2\/callback/);
     expectConfigError(() => Credentials.fromValues({ ...TEST_VALUES, ssoCookieSecret: 'short' }), /OAUTH2_PROXY_COOKIE_SECRET must be 16, 24 or 32 bytes/);
+  });
+
+  test('metrics: Prometheus scrapes the listener beside MLflow, past the proxy but not past the NetworkPolicy', () => {
+    const withMetrics = withSso({ metrics: { scrapeFrom: ['monitoring'] } });
+    const pod = one(withMetrics, 'Deployment').spec.template.spec;
+    expect(pod.containers.map((c: any) => c.name)).toEqual(['mlflow', 'metrics', 'oauth2-proxy']);
+    expect(pod.containers[0].args).toEqual(expect.arrayContaining(['--host', '127.0.0.1', '--expose-prometheus']));
+    expect(one(withMetrics, 'ServiceMonitor').spec.endpoints).toEqual([{ port: 'metrics', path: '/metrics', interval: '30s' }]);
+    expect(one(withMetrics, 'NetworkPolicy', 'mlflow-tracking-server').spec.ingress).toEqual([
+      { ports: [{ port: 4180, protocol: 'TCP' }] },
+      { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }], ports: [{ port: 9464, protocol: 'TCP' }] },
+    ]);
   });
 
   test('a session lifetime of its own', () => {

@@ -25,6 +25,8 @@ export type { IngressOptions } from './server/ingress';
 export type { HttpRouteOptions } from './server/http-route';
 export type { SingleSignOnOptions } from './server/single-sign-on';
 export type { MetricsOptions } from './server/metrics';
+export type { AlertOptions } from './monitoring/alerts';
+export type { DashboardOptions } from './monitoring/dashboard';
 export type { BucketJobOptions } from './jobs/bucket-job';
 export type { GarbageCollectionOptions } from './jobs/garbage-collection';
 export type { BackupOptions } from './jobs/backup';

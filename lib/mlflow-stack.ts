@@ -17,9 +17,11 @@ import { settingSchema } from './kit/settings';
 import { PartLabels, LIBRARY_VERSION } from './kit/labels';
 import { writeInStoredForm } from './kit/stored-form';
 import { checkDnsLabel, checkDnsSubdomain } from './kit/validate';
+import { StackMonitoring } from './monitoring/stack-monitoring';
 import { NetworkPolicies } from './network/network-policies';
 import { authSecretEntries } from './server/auth';
 import { checkIngressHost, ServerIngress } from './server/ingress';
+import { METRICS_PORT, scrapeNamespaces } from './server/metrics';
 import { ServerMonitor } from './server/service-monitor';
 import { ArtifactServing } from './server/server-options';
 import { TrackingServer } from './server/tracking-server';
@@ -117,9 +119,10 @@ export class MlflowStack extends Construct {
     });
     if (ingressHost) new ServerIngress(this, 'ingress', { ...props.ingress!, context, server });
     if (routeHosts.length) new ServerHttpRoute(this, 'route', { ...props.httpRoute!, context, server });
-    if (metrics && (props.metrics?.serviceMonitor ?? true)) {
-      new ServerMonitor(this, 'monitor', { context, server, auth, interval: props.metrics?.interval ?? Duration.seconds(30) });
-    }
+    const interval = props.metrics?.interval ?? Duration.seconds(30);
+    const serviceMonitor = props.metrics?.serviceMonitor ?? true;
+    const scrapeFrom = metrics ? scrapeNamespaces(props.metrics) : undefined;
+    const monitor = metrics ? new ServerMonitor(this, 'monitor', { context, server, serviceMonitor, interval }) : undefined;
     const gc = isEnabled(props.garbageCollection, props.garbageCollection !== undefined)
       ? new GarbageCollection(this, 'gc', { ...props.garbageCollection, context, server, artifactStore: artifacts, auth })
       : undefined;
@@ -127,10 +130,21 @@ export class MlflowStack extends Construct {
     const backup = isEnabled(props.backup, backend.inCluster !== undefined)
       ? new DatabaseBackup(this, 'backup', { ...props.backup, context, backendStore: backend, artifactStore: artifacts, bucketJob, artifactRoot: values?.artifactRoot })
       : undefined;
+    if (monitor) {
+      new StackMonitoring(this, 'monitoring', {
+        context, alerts: props.metrics?.alerts, serviceMonitor, dashboard: props.metrics?.dashboard,
+        metricsJob: monitor.serviceName, deployment: server.serviceName, serverSelector: server.labels.selector, intervalSeconds: interval.toSeconds(),
+        databaseStatefulSet: backend.inCluster && `${instance}-${backend.inCluster.name}`,
+        artifactStatefulSet: artifacts.inCluster && `${instance}-${artifacts.inCluster.name}`,
+        artifactStoreName: artifacts.inCluster && artifacts.displayName.replace(/ in the cluster$/, ''),
+        backup: backup?.job, gcCronJob: gc?.job.name,
+      });
+    }
     if (isEnabled(props.networkPolicies, true)) {
       new NetworkPolicies(this, 'network-policies', {
         context, server, bucketJob, garbageCollection: gc, backup, backendStore: backend, artifactStore: artifacts,
         identityProviderPort: sso ? issuerPort(sso) : undefined,
+        metrics: metrics ? { port: METRICS_PORT, scrapeFrom } : undefined,
       });
     }
     if (server.nodePort !== undefined) claimNodePort(this, server.nodePort);
@@ -207,9 +221,6 @@ function checkSingleSignOn(auth: boolean, credentials: CredentialsSecret, props:
   }
   credentials.require(SecretKeys.OAUTH2_PROXY_CLIENT_SECRET, 'sso is on', ['sso']);
   credentials.require(SecretKeys.OAUTH2_PROXY_COOKIE_SECRET, 'sso is on', ['sso']);
-  if (isEnabled(props.metrics, props.metrics !== undefined)) {
-    throw new ConfigError('sso and metrics conflict: Prometheus would have to sign in at the provider to scrape /metrics; turn metrics off or sso off', ['metrics', 'sso']);
-  }
   const proxied = (props.server?.artifactServing ?? ArtifactServing.PROXIED) === ArtifactServing.PROXIED;
   if (proxied && isEnabled(props.garbageCollection, props.garbageCollection !== undefined)) {
     throw new ConfigError('sso and garbageCollection conflict with proxied artifacts: mlflow gc deletes them through the server, which would refuse it; turn one off', ['garbageCollection', 'sso']);

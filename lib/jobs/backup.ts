@@ -86,6 +86,8 @@ export class DatabaseBackup extends Construct {
   /** The job's labels; the selector picks its pods. */
   public readonly labels: PartLabels;
   /** The CronJob. */
+  public readonly job: ScheduledJob;
+  /** The CronJob. */
   public readonly cronJob: kplus.CronJob;
 
   public constructor(scope: Construct, id: string, props: DatabaseBackupProps) {
@@ -111,7 +113,7 @@ export class DatabaseBackup extends Construct {
     // Only the pipe and a status word live here; the cap makes any copy of the dump fail, not fill the node.
     const scratch = kplus.Volume.fromEmptyDir(this, 'backup', 'backup', { sizeLimit: Size.mebibytes(16) });
     const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp');
-    this.cronJob = new ScheduledJob(this, 'job', {
+    this.job = new ScheduledJob(this, 'job', {
       context,
       part: 'backup',
       pods: partPods(context, props.pods, 'backup.pods'),
@@ -147,7 +149,8 @@ export class DatabaseBackup extends Construct {
         resources: resources(50, 64, 500, 256),
         volumeMounts: [{ path: '/backup', volume: scratch }, { path: '/tmp', volume: tmp }],
       }],
-    }).cronJob;
+    });
+    this.cronJob = this.job.cronJob;
   }
 }
 

@@ -55,6 +55,8 @@ export class GarbageCollection extends Construct {
   /** The job's labels; the selector picks its pods. */
   public readonly labels: PartLabels;
   /** The CronJob. */
+  public readonly job: ScheduledJob;
+  /** The CronJob. */
   public readonly cronJob: kplus.CronJob;
 
   public constructor(scope: Construct, id: string, props: GarbageCollectionProps) {
@@ -67,7 +69,7 @@ export class GarbageCollection extends Construct {
     }
     this.labels = partLabels(context, 'mlflow', 'garbage-collection', imageVersion(server.image));
     const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp');
-    this.cronJob = new ScheduledJob(this, 'job', {
+    this.job = new ScheduledJob(this, 'job', {
       context,
       part: 'gc',
       pods: partPods(context, props.pods, 'garbageCollection.pods'),
@@ -98,6 +100,7 @@ export class GarbageCollection extends Construct {
         resources: resources(100, 256, 1000, 1024),
         volumeMounts: [{ path: '/tmp', volume: tmp }],
       }],
-    }).cronJob;
+    });
+    this.cronJob = this.job.cronJob;
   }
 }

@@ -30,12 +30,18 @@ export interface ScheduledJobProps {
 export class ScheduledJob extends Construct {
   /** The CronJob. */
   public readonly cronJob: kplus.CronJob;
+  /** The CronJob's name. */
+  public readonly name: string;
+  /** Its cron schedule, as checked. */
+  public readonly schedule: string;
 
   public constructor(scope: Construct, id: string, props: ScheduledJobProps) {
     super(scope, id);
     const { context, labels } = props;
+    this.name = `${context.instance}-${props.part}`;
+    this.schedule = props.schedule;
     this.cronJob = new kplus.CronJob(this, 'cronjob', {
-      metadata: metadataOf(context, `${context.instance}-${props.part}`, labels),
+      metadata: metadataOf(context, this.name, labels),
       podMetadata: podMetadata(labels, props.pods),
       schedule: parseCron(props.schedule, props.scheduleProp),
       concurrencyPolicy: kplus.ConcurrencyPolicy.FORBID,

@@ -27,6 +27,8 @@ export interface NetworkPoliciesProps {
   readonly artifactStore: ArtifactStoreConnection;
   /** With single sign-on: the OpenID Connect provider's port, which the server pod must reach. */
   readonly identityProviderPort?: number;
+  /** With metrics: the server pod's metrics port, and the namespaces that may scrape it (undefined: every namespace). */
+  readonly metrics?: { readonly port: number; readonly scrapeFrom?: string[] };
 }
 
 const DNS: k8s.NetworkPolicyEgressRule = {
@@ -64,7 +66,14 @@ export class NetworkPolicies extends Construct {
         spec: { podSelector: { matchLabels: labels.selector }, policyTypes: ['Ingress', 'Egress'], ingress, egress },
       });
 
-    policy('tracking-server', server.labels, [{ ports: [tcp(server.podPort)] }], [DNS, toDatabase, toS3, ...toProvider]);
+    // The metrics port asks for no credentials: only pods of the namespaces named may scrape it.
+    const scrapers: k8s.NetworkPolicyIngressRule[] = props.metrics ? [{
+      from: props.metrics.scrapeFrom
+        ? props.metrics.scrapeFrom.map((ns) => ({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } }))
+        : [{ namespaceSelector: {} }],
+      ports: [tcp(props.metrics.port)],
+    }] : [];
+    policy('tracking-server', server.labels, [{ ports: [tcp(server.podPort)] }, ...scrapers], [DNS, toDatabase, toS3, ...toProvider]);
     policy('bucket-job', bucketJob.labels, [], [DNS, toS3]);
     if (gc) policy('gc', gc.labels, [], [DNS, toDatabase, toServer, toS3]);
     if (backup) policy('backup', backup.labels, [], [DNS, toDatabase, toS3]);

@@ -30,3 +30,11 @@ export function migrationProgram(): string {
 export function launcherProgram(): string {
   return program('serve.py');
 }
+
+/**
+ * The metrics listener (`metrics_listener.py`) beside the server: it serves the Prometheus files of
+ * MLflow's workers, and nothing else, on the metrics port.
+ */
+export function metricsListenerProgram(): string {
+  return program('metrics_listener.py');
+}

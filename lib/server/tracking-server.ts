@@ -200,7 +200,7 @@ function serverParts(scope: Construct, props: TrackingServerProps, settings: Ser
     gatewayPart(settings.gateway, secret),
     { env: commonEnv, migrateEnv: commonEnv },
     ...(props.auth ? [authPart(scope, secret)] : []),
-    ...(props.metrics ? [metricsPart(scope)] : []),
+    ...(props.metrics ? [metricsPart(scope, settings.image)] : []),
     ...(sso ? [ssoPart(sso, secret, PORT, defaultImage(props.context, DefaultImages.OAUTH2_PROXY))] : []),
   ];
 }
