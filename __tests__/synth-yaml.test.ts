@@ -1,6 +1,5 @@
 import * as path from 'path';
-import { CONFIGURATIONS } from './support/configurations';
-import { synthStack } from './support/synth';
+import { scenarioNames, synth } from '../e2e/matrix';
 
 /**
  * scripts/synth-yaml.js writes the synth's manifests in place of the yaml package cdk8s writes them
@@ -10,8 +9,8 @@ const YAML = require(require.resolve('yaml', { paths: [path.dirname(require.reso
 const fast: (value: unknown, options: unknown) => string | undefined = require('../scripts/synth-yaml.js').stringifier(YAML);
 const OPTIONS = { keepUndefined: true, lineWidth: 0, version: '1.1' }; // cdk8s's Yaml.stringify
 
-test.each(Object.keys(CONFIGURATIONS))('%s: every manifest is written byte for byte as the yaml package writes it', (name) => {
-  for (const manifest of synthStack(CONFIGURATIONS[name])) expect(fast(manifest, OPTIONS)).toBe(YAML.stringify(manifest, OPTIONS));
+test.each(scenarioNames())('scenario %s: every manifest is written byte for byte as the yaml package writes it', (name) => {
+  for (const manifest of synth(name)) expect(fast(manifest, OPTIONS)).toBe(YAML.stringify(manifest, OPTIONS));
 });
 
 const STRINGS = [
