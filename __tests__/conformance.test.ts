@@ -1,10 +1,26 @@
-import { CONFIGURATIONS } from './support/configurations';
+import * as fs from 'fs';
+import { scenarioNames, scenarios, settingsOf, synth } from '../e2e/matrix';
 import { CUSTOM_RESOURCES, schemaErrors } from './support/schema';
 import { containersOf, Manifest, podSpecs, secretContent, synthStack } from './support/synth';
 import { modelOf, unknownFields } from './support/unknown-fields';
 
-/** Checks that hold for every configuration: schema, unknown fields, Pod Security "restricted", no leaked secret. */
-const cases = Object.entries(CONFIGURATIONS).map(([name, props]) => [name, synthStack(props)] as [string, Manifest[]]);
+/**
+ * Checks that hold for every scenario of the matrix (e2e/scenarios/<name>/, synthesized through the
+ * app's path): schema, unknown fields, Pod Security "restricted", no leaked secret.
+ */
+const cases = scenarioNames().map((name) => [name, synth(name)] as [string, Manifest[]]);
+
+test('every scenario holds what a user of the app holds: mlflow.yaml, and credentials.env or an existing Secret', () => {
+  expect(cases.length).toBeGreaterThanOrEqual(20);
+  const problems = scenarios().flatMap((s) => {
+    const found = fs.readdirSync(s.dir).filter((f) => !['mlflow.yaml', 'credentials.env', 'secret.yaml'].includes(f)).map((f) => `${s.name}: unexpected ${f}`);
+    const existingSecret = settingsOf(s).credentials?.existingSecret !== undefined;
+    if (existingSecret === (s.envFile !== undefined)) found.push(`${s.name}: needs exactly one of credentials.env and credentials.existingSecret`);
+    if (s.secretFile && !existingSecret) found.push(`${s.name}: secret.yaml without credentials.existingSecret`);
+    return found;
+  });
+  expect(problems).toEqual([]);
+});
 
 describe.each(cases)('%s', (_name, objects) => {
   test('every object is valid against the Kubernetes OpenAPI schema', () => {
@@ -48,8 +64,9 @@ describe.each(cases)('%s', (_name, objects) => {
 
   test('no secret value appears outside a Secret object', () => {
     const secrets = objects.filter((o) => o.kind === 'Secret').flatMap((s) => Object.entries(secretContent(s)));
-    // Values that are secret; settings such as the database name or region are not.
-    const secretValues = secrets.filter(([k]) => /PASSWORD|SECRET|ACCESS_KEY|URI|\.ini$/.test(k)).map(([, v]) => v);
+    // Values that are secret; settings such as the database name or region are not, nor are the user
+    // names and the access key id (.env.example's is `mlflow`, the stack's own name).
+    const secretValues = secrets.filter(([k]) => /PASSWORD|SECRET|URI|\.ini$/.test(k)).map(([, v]) => v);
     const elsewhere = JSON.stringify(objects.filter((o) => o.kind !== 'Secret'));
     for (const value of secretValues) {
       expect(elsewhere.includes(value)).toBe(false);

@@ -1,22 +1,17 @@
 /**
  * `kubectl apply -f dist` exactly as the README says, on an empty cluster; then again (nothing
- * changes); then a second synth with changed settings over the first.
+ * changes); a second synth with changed settings over the first; and the first back over that.
+ * Each describe has a namespace of its own and sets it up itself.
  */
-import { Cluster, startCluster } from './harness';
+import { Cluster, KubectlResult, startCluster } from './harness';
 import {
-  applyVerbs, expectedPods, find, getJson, lines, namespaceOf, readObjects, resourceName, resourceVersions,
-  synthConfigs, synthDefault, tryGetJson, waitForPods, waitUntil, warnings,
+  applyVerbs, createNamespace, distOf, expectedPods, find, getJson, lines, namespaceOf, readObjects, resourceName, resourceVersions,
+  tryGetJson, waitForPods, waitUntil, warnings,
 } from './util';
 
 let cluster: Cluster;
-let dist: string;
-let changed: string;
-let ns: string;
 
 beforeAll(async () => {
-  dist = synthDefault();
-  changed = synthConfigs('changed').changed;
-  ns = namespaceOf(dist);
   cluster = await startCluster();
 }, 180_000);
 afterAll(async () => { await cluster?.stop(); });
@@ -46,12 +41,22 @@ function expectEmptyDiff(dir: string): void {
 }
 
 describe('kubectl apply -f dist (the default app)', () => {
-  test('creates every object on an empty cluster, with no warning', () => {
+  let dist: string;
+  let ns: string;
+  let first: KubectlResult;
+
+  // The first apply, on an empty cluster: what the tests below read.
+  beforeAll(() => {
+    dist = distOf('a-default');
+    ns = namespaceOf(dist);
+    first = cluster.kubectlOk(['apply', '-f', dist]);
+  });
+
+  test('created every object on an empty cluster, with no warning', () => {
     const objects = readObjects(dist);
-    const r = cluster.kubectlOk(['apply', '-f', dist]);
-    expect(warnings(r)).toEqual([]);
-    expect(r.stderr).toBe('');
-    const verbs = applyVerbs(r.stdout);
+    expect(warnings(first)).toEqual([]);
+    expect(first.stderr).toBe('');
+    const verbs = applyVerbs(first.stdout);
     expect([...verbs.keys()].sort()).toEqual(objects.map(resourceName).sort());
     for (const [res, verb] of verbs) expect(`${res} ${verb}`).toBe(`${res} created`);
     const live = getJson(cluster, ['-f', dist]);
@@ -85,19 +90,35 @@ describe('kubectl apply -f dist (the default app)', () => {
   });
 });
 
+/** The default app and changed-settings (same names), both moved to namespace `ns` on one node port. */
+function firstAndChanged(ns: string, nodePort: number) {
+  const overrides = { namespace: ns, server: { nodePort } };
+  return { first: distOf('a-default', overrides), changed: distOf('changed-settings', overrides) };
+}
+
 describe('a second synth with changed settings applies over the first', () => {
+  const ns = 'changed';
+  let first: string;
+  let changed: string;
   let firstJob: string;
   let rsBefore: number;
+  let result: KubectlResult;
 
-  beforeAll(() => {
-    firstJob = find(readObjects(dist), 'Job').metadata.name;
+  // The first synth applied and its Pods created, then the changed one applied over it.
+  beforeAll(async () => {
+    ({ first, changed } = firstAndChanged(ns, 30011));
+    await createNamespace(cluster, ns);
+    cluster.kubectlOk(['apply', '-f', first]);
+    await waitForPods(cluster, ns, expectedPods(readObjects(first)));
+    firstJob = find(readObjects(first), 'Job').metadata.name;
     rsBefore = getJson(cluster, ['replicasets', '-n', ns]).items.length;
+    result = cluster.kubectlOk(['apply', '-f', changed]);
   });
 
   test('the synth really differs (images, replicas, env, bucket Job name)', () => {
-    const a = readObjects(dist);
+    const a = readObjects(first);
     const b = readObjects(changed);
-    expect(namespaceOf(changed)).toBe(ns);
+    expect(namespaceOf(changed)).toBe(namespaceOf(first));
     const img = (objs: typeof a, kind: string, name?: string) => find(objs, kind, name).spec.template.spec.containers[0].image;
     expect(img(b, 'Deployment')).not.toBe(img(a, 'Deployment'));
     expect(img(b, 'StatefulSet', 'mlflow-postgres')).not.toBe(img(a, 'StatefulSet', 'mlflow-postgres'));
@@ -107,10 +128,9 @@ describe('a second synth with changed settings applies over the first', () => {
     expect(find(b, 'Job').metadata.name).not.toBe(firstJob);
   });
 
-  test('kubectl apply succeeds with no warning; the bucket Job is a new one', () => {
-    const r = cluster.kubectlOk(['apply', '-f', changed]);
-    expect(r.stderr).toBe('');
-    const verbs = applyVerbs(r.stdout);
+  test('kubectl apply succeeded with no warning; the bucket Job is a new one', () => {
+    expect(result.stderr).toBe('');
+    const verbs = applyVerbs(result.stdout);
     expect(verbs.get('deployment.apps/mlflow')).toBe('configured');
     expect(verbs.get('statefulset.apps/mlflow-postgres')).toBe('configured');
     expect(verbs.get('statefulset.apps/mlflow-minio')).toBe('configured');
@@ -140,10 +160,23 @@ describe('a second synth with changed settings applies over the first', () => {
     expectIdempotentApply(changed);
     expectEmptyDiff(changed);
   });
+});
 
-  test('and the first synth applies back over it (a rollback)', () => {
-    const r = cluster.kubectlOk(['apply', '-f', dist]);
+describe('the first synth applies back over the changed one (a rollback)', () => {
+  const ns = 'rollback';
+  let first: string;
+
+  beforeAll(async () => {
+    let changed: string;
+    ({ first, changed } = firstAndChanged(ns, 30012));
+    await createNamespace(cluster, ns);
+    cluster.kubectlOk(['apply', '-f', first]);
+    cluster.kubectlOk(['apply', '-f', changed]);
+  });
+
+  test('kubectl apply succeeds with no warning, and the first synth\'s settings are live again', () => {
+    const r = cluster.kubectlOk(['apply', '-f', first]);
     expect(r.stderr).toBe('');
-    expect(getJson(cluster, ['deployment', 'mlflow', '-n', ns]).spec.replicas).toBe(find(readObjects(dist), 'Deployment').spec.replicas);
+    expect(getJson(cluster, ['deployment', 'mlflow', '-n', ns]).spec.replicas).toBe(find(readObjects(first), 'Deployment').spec.replicas);
   });
 });

@@ -1,54 +1,39 @@
 /**
- * Server-side dry runs of every configuration, and proof that the server does reject bad manifests
- * (so a green run of this suite means something).
+ * A server dry run creates nothing, and the server does reject bad manifests (so a green run of this
+ * suite means something). Every scenario's own dry run is in scenarios.test.ts.
  */
 import { Cluster, startCluster } from './harness';
-import {
-  applyVerbs, createNamespace, find, installCrds, lines, namespaceOf, readObjects, resourceName,
-  synthConfigs, synthDefault, tryGetJson, warnings, writeObjects,
-} from './util';
+import { applyVerbs, createNamespace, distOf, find, readObjects, resourceName, tryGetJson, writeObjects } from './util';
 
 let cluster: Cluster;
-let dirs: Record<string, string>;
-
-const CONFIG_NAMES = ['changed', 'external-db', 'external-s3', 'all-external', 'existing-secret', 'other-namespace', 'own-namespace', 'everything', 'mysql-seaweedfs-mlflow3', 'sso-route'];
+let dist: string;
 
 beforeAll(async () => {
-  dirs = { default: synthDefault(), ...synthConfigs(...CONFIG_NAMES) };
+  dist = distOf('a-default');
   cluster = await startCluster();
-  installCrds(cluster);
 }, 180_000);
 afterAll(async () => { await cluster?.stop(); });
 
-describe('kubectl apply --dry-run=server', () => {
-  // A server dry run creates nothing, so namespaced objects need their namespace to exist already,
-  // even when the manifests hold the Namespace (kubectl's limit, whatever the manifests say).
-  test.each(['default', ...CONFIG_NAMES])('accepts the %s configuration, with no warning', async (name) => {
-    const dir = dirs[name];
-    const ns = namespaceOf(dir);
-    if (!tryGetJson(cluster, ['namespace', ns])) await createNamespace(cluster, ns);
-    const objects = readObjects(dir);
-    const r = cluster.kubectl(['apply', '--dry-run=server', '-f', dir]);
-    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
-    expect(warnings(r)).toEqual([]);
-    const verbs = applyVerbs(r.stdout);
-    expect([...verbs.keys()].sort()).toEqual(objects.map(resourceName).sort());
-  });
-
-  test('created nothing', () => {
-    const r = cluster.kubectlOk(['get', 'deployments,statefulsets,jobs,cronjobs,services,secrets,networkpolicies', '-A', '-o', 'name',
-      '-l', 'app.kubernetes.io/part-of=mlflow']);
-    expect(lines(r.stdout)).toEqual([]);
-  });
+test('kubectl apply --dry-run=server accepts the default app and creates nothing', async () => {
+  const dir = distOf('a-default', { namespace: 'dry-run-only', server: { nodePort: 30010 } });
+  // A server dry run creates nothing, so namespaced objects need their namespace to exist already.
+  await createNamespace(cluster, 'dry-run-only');
+  const r = cluster.kubectl(['apply', '--dry-run=server', '-f', dir]);
+  expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+  const objects = readObjects(dir);
+  expect([...applyVerbs(r.stdout).keys()].sort()).toEqual(objects.map(resourceName).sort());
+  const created = objects.filter((o) => tryGetJson(cluster, [resourceName(o), '-n', 'dry-run-only']) !== undefined).map(resourceName);
+  expect(created).toEqual([]);
 });
 
 describe('the server rejects broken manifests (the suite can fail)', () => {
+  // The default app, applied: what the broken manifests below collide with.
   beforeAll(() => {
-    cluster.kubectlOk(['apply', '-f', dirs.default]);
+    cluster.kubectlOk(['apply', '-f', dist]);
   });
 
   test('a second Service on the same nodePort (real apply and dry run)', async () => {
-    const original = find(readObjects(dirs.default), 'Service', 'mlflow');
+    const original = find(readObjects(dist), 'Service', 'mlflow');
     const svc = JSON.parse(JSON.stringify(original));
     svc.metadata.namespace = 'squatter';
     await createNamespace(cluster, 'squatter');
@@ -60,8 +45,8 @@ describe('the server rejects broken manifests (the suite can fail)', () => {
   });
 
   test('a nodePort outside 30000-32767 (a server dry run does not catch it; a real apply does)', () => {
-    const dir = dirs['other-namespace'];
-    const svc = JSON.parse(JSON.stringify(find(readObjects(dir), 'Service', 'tracking')));
+    const svc = JSON.parse(JSON.stringify(find(readObjects(dist), 'Service', 'mlflow')));
+    svc.metadata.name = 'out-of-range';
     svc.spec.ports[0].nodePort = 40003;
     const r = cluster.kubectl(['apply', '-f', writeObjects([svc])]);
     expect(r.code).not.toBe(0);
@@ -69,7 +54,7 @@ describe('the server rejects broken manifests (the suite can fail)', () => {
   });
 
   test('an invalid field value (imagePullPolicy: Sometimes)', () => {
-    const deploy = JSON.parse(JSON.stringify(find(readObjects(dirs.default), 'Deployment', 'mlflow')));
+    const deploy = JSON.parse(JSON.stringify(find(readObjects(dist), 'Deployment', 'mlflow')));
     deploy.spec.template.spec.containers[0].imagePullPolicy = 'Sometimes';
     const r = cluster.kubectl(['apply', '-f', writeObjects([deploy])]);
     expect(r.code).not.toBe(0);
@@ -77,7 +62,7 @@ describe('the server rejects broken manifests (the suite can fail)', () => {
   });
 
   test('an unknown field (strict field validation)', () => {
-    const sts = JSON.parse(JSON.stringify(find(readObjects(dirs.default), 'StatefulSet', 'mlflow-postgres')));
+    const sts = JSON.parse(JSON.stringify(find(readObjects(dist), 'StatefulSet', 'mlflow-postgres')));
     sts.spec.replicaz = 2;
     const r = cluster.kubectl(['apply', '-f', writeObjects([sts])]);
     expect(r.code).not.toBe(0);
@@ -85,7 +70,7 @@ describe('the server rejects broken manifests (the suite can fail)', () => {
   });
 
   test('a changed pod template under the same Job name (Jobs are immutable)', () => {
-    const job = JSON.parse(JSON.stringify(find(readObjects(dirs.default), 'Job')));
+    const job = JSON.parse(JSON.stringify(find(readObjects(dist), 'Job')));
     job.spec.template.spec.containers[0].image = 'quay.io/minio/mc:RELEASE.2099-01-01T00-00-00Z';
     const r = cluster.kubectl(['apply', '-f', writeObjects([job])]);
     expect(r.code).not.toBe(0);

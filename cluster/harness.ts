@@ -1,20 +1,23 @@
 /**
- * A throwaway Kubernetes control plane on loopback: etcd + kube-apiserver + kube-controller-manager.
+ * A throwaway Kubernetes control plane on loopback: etcd + kube-apiserver + kube-controller-manager,
+ * started by the real-node suite's launcher (`e2e/node/node.sh control-plane`), the same programs with
+ * the same flags as the node's control plane, on 127.0.0.1 and random free ports.
  *
- * No scheduler and no kubelet: controllers create Pods, which stay Pending. Every process listens on
- * 127.0.0.1 on a random free port, keeps its data in a fresh temp dir, and is stopped by `stop()`
- * (also on process exit). Each started process id is appended to `$CLUSTER_PIDS_FILE` when set, so
- * run.sh can end exactly those processes if the test runner itself dies.
+ * No scheduler and no kubelet: controllers create Pods, which stay Pending. Each cluster keeps its data,
+ * certificates and logs in a fresh temp dir and is stopped by `stop()` (`node.sh control-plane-stop`),
+ * and its processes are killed on process exit too. node.sh appends each process id to
+ * `$CLUSTER_PIDS_FILE` when set, so run.sh can end exactly those processes if the test runner dies.
  *
- * Binaries: `$K8S_BIN` (kube-apiserver, kube-controller-manager, kubectl) and `$ETCD_BIN` (etcd),
- * both set by run.sh from cluster/versions.sh.
+ * Binaries: `$K8S_BIN` (kube-apiserver, kube-controller-manager, kubectl) and `$ETCD_BIN` (etcd), both
+ * set by run.sh from cluster/versions.sh (node.sh reads the same file).
  */
-import { ChildProcess, execFileSync, spawn, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as https from 'https';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
+
+const LAUNCHER = path.resolve(__dirname, '..', 'e2e', 'node', 'node.sh');
 
 export interface KubectlResult {
   readonly code: number;
@@ -64,80 +67,6 @@ async function freePorts(n: number): Promise<number[]> {
   return [...ports];
 }
 
-function openssl(args: string[], cwd: string): void {
-  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
-/** A CA, a serving certificate for 127.0.0.1, an admin client certificate, a service-account key pair. */
-function makeCerts(dir: string): void {
-  openssl(['genrsa', '-out', 'ca.key', '2048'], dir);
-  openssl(['req', '-x509', '-new', '-key', 'ca.key', '-subj', '/CN=cdk8s-mlflow-test-ca', '-days', '2', '-out', 'ca.crt'], dir);
-  fs.writeFileSync(path.join(dir, 'server.ext'),
-    'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\n' +
-    'extendedKeyUsage=serverAuth\n');
-  fs.writeFileSync(path.join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
-  const leaf = (name: string, subj: string, ext: string) => {
-    openssl(['genrsa', '-out', `${name}.key`, '2048'], dir);
-    openssl(['req', '-new', '-key', `${name}.key`, '-subj', subj, '-out', `${name}.csr`], dir);
-    openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial',
-      '-days', '2', '-extfile', ext, '-out', `${name}.crt`], dir);
-  };
-  leaf('server', '/CN=kube-apiserver', 'server.ext');
-  leaf('admin', '/O=system:masters/CN=admin', 'client.ext');
-  openssl(['genrsa', '-out', 'sa.key', '2048'], dir);
-  openssl(['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
-}
-
-function writeKubeconfig(file: string, dir: string, port: number): void {
-  const b64 = (f: string) => fs.readFileSync(path.join(dir, f)).toString('base64');
-  fs.writeFileSync(file, [
-    'apiVersion: v1',
-    'kind: Config',
-    'clusters:',
-    '- name: test',
-    '  cluster:',
-    `    server: https://127.0.0.1:${port}`,
-    `    certificate-authority-data: ${b64('ca.crt')}`,
-    'users:',
-    '- name: admin',
-    '  user:',
-    `    client-certificate-data: ${b64('admin.crt')}`,
-    `    client-key-data: ${b64('admin.key')}`,
-    'contexts:',
-    '- name: test',
-    '  context: { cluster: test, user: admin }',
-    'current-context: test',
-    '',
-  ].join('\n'), { mode: 0o600 });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function httpsGet(port: number, urlPath: string, dir: string): Promise<number> {
-  return new Promise((resolve) => {
-    const req = https.get({
-      host: '127.0.0.1', port, path: urlPath, timeout: 2000,
-      ca: fs.readFileSync(path.join(dir, 'ca.crt')),
-      cert: fs.readFileSync(path.join(dir, 'admin.crt')),
-      key: fs.readFileSync(path.join(dir, 'admin.key')),
-    }, (res) => { res.resume(); resolve(res.statusCode ?? 0); });
-    req.on('error', () => resolve(0));
-    req.on('timeout', () => { req.destroy(); resolve(0); });
-  });
-}
-
-async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number,
-  procs: ChildProcess[], logDir: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const dead = procs.find((p) => p.exitCode !== null || p.signalCode !== null);
-    if (dead) throw new Error(`${what}: a control-plane process exited early (${dead.spawnfile}); logs in ${logDir}`);
-    if (await check()) return;
-    await sleep(200);
-  }
-  throw new Error(`${what}: not ready after ${timeoutMs} ms; logs in ${logDir}`);
-}
-
 function runKubectl(kubeconfig: string, args: string[], input?: string): KubectlResult {
   const r = spawnSync(kubectlPath(), args, {
     input, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024,
@@ -157,106 +86,52 @@ export async function startCluster(): Promise<Cluster> {
   }
 }
 
+/** The processes node.sh recorded in `dir/pids` (name, pid, executable) that still run that executable. */
+function recorded(dir: string): number[] {
+  let lines: string[];
+  try {
+    lines = fs.readFileSync(path.join(dir, 'pids'), 'utf8').split('\n').filter((l) => l !== '');
+  } catch {
+    return [];
+  }
+  return lines.map((l) => l.split(' ')).filter(([, pid, exe]) => {
+    try { return fs.readlinkSync(`/proc/${pid}/exe`) === exe; } catch { return false; }
+  }).map(([, pid]) => Number(pid));
+}
+
 async function startClusterOnce(): Promise<Cluster> {
-  const k8s = binDir('K8S_BIN');
-  const etcdBin = path.join(binDir('ETCD_BIN'), 'etcd');
+  binDir('K8S_BIN');
+  binDir('ETCD_BIN');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdk8s-mlflow-cluster-'));
   const logDir = path.join(dir, 'logs');
-  fs.mkdirSync(logDir);
-  makeCerts(dir);
-  const [etcdClient, etcdPeer, apiPort, kcmPort] = await freePorts(4);
-  const kubeconfig = path.join(dir, 'kubeconfig');
-  writeKubeconfig(kubeconfig, dir, apiPort);
+  const [etcdClient, etcdPeer, apiPort] = await freePorts(3);
+  const kubeconfig = path.join(dir, 'admin.kubeconfig');
 
-  const procs: ChildProcess[] = [];
   let stopped = false;
-  const killAll = (signal: NodeJS.Signals) => {
-    for (const p of procs) {
-      if (p.pid !== undefined && p.exitCode === null && p.signalCode === null) {
-        try { process.kill(p.pid, signal); } catch { /* already gone */ }
-      }
+  const onExit = () => {
+    for (const pid of recorded(dir)) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
     }
   };
-  const onExit = () => killAll('SIGKILL');
   process.on('exit', onExit);
-
-  const start = (name: string, bin: string, args: string[]): ChildProcess => {
-    const log = fs.openSync(path.join(logDir, `${name}.log`), 'a');
-    const p = spawn(bin, args, { cwd: dir, stdio: ['ignore', log, log] });
-    fs.closeSync(log);
-    procs.push(p);
-    if (process.env.CLUSTER_PIDS_FILE && p.pid !== undefined) {
-      fs.appendFileSync(process.env.CLUSTER_PIDS_FILE, `${p.pid}\n`);
-    }
-    return p;
-  };
-
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    // The controller manager and the API server first, etcd last.
-    for (const group of [procs.slice(1).reverse(), procs.slice(0, 1)]) {
-      for (const p of group) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
-      const deadline = Date.now() + 10_000;
-      while (group.some((p) => p.exitCode === null && p.signalCode === null) && Date.now() < deadline) await sleep(100);
-      for (const p of group) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-    }
+    spawnSync('bash', [LAUNCHER, 'control-plane-stop', dir], { stdio: 'ignore' });
     process.off('exit', onExit);
     if (process.env.KEEP_CLUSTER_DIR !== '1') fs.rmSync(dir, { recursive: true, force: true });
   };
 
-  try {
-    start('etcd', etcdBin, [
-      '--name=default', `--data-dir=${path.join(dir, 'etcd')}`,
-      `--listen-client-urls=http://127.0.0.1:${etcdClient}`, `--advertise-client-urls=http://127.0.0.1:${etcdClient}`,
-      `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`, `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
-      `--initial-cluster=default=http://127.0.0.1:${etcdPeer}`,
-      '--unsafe-no-fsync', '--log-level=warn',
-    ]);
-    start('kube-apiserver', path.join(k8s, 'kube-apiserver'), [
-      `--etcd-servers=http://127.0.0.1:${etcdClient}`,
-      '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`,
-      '--endpoint-reconciler-type=none',
-      `--cert-dir=${path.join(dir, 'apiserver-certs')}`,
-      `--tls-cert-file=${path.join(dir, 'server.crt')}`, `--tls-private-key-file=${path.join(dir, 'server.key')}`,
-      `--client-ca-file=${path.join(dir, 'ca.crt')}`,
-      '--authorization-mode=RBAC',
-      '--allow-privileged=true', // as kubeadm and most clusters set it
-      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-      `--service-account-key-file=${path.join(dir, 'sa.pub')}`,
-      `--service-account-signing-key-file=${path.join(dir, 'sa.key')}`,
-      '--service-cluster-ip-range=10.96.0.0/16',
-      // PodSecurity is in the default admission set; naming it makes the intent explicit.
-      '--enable-admission-plugins=PodSecurity',
-      '--v=1',
-    ]);
-    await waitFor('kube-apiserver', async () => (await httpsGet(apiPort, '/readyz', dir)) === 200, 90_000, procs, logDir);
-
-    start('kube-controller-manager', path.join(k8s, 'kube-controller-manager'), [
-      `--kubeconfig=${kubeconfig}`,
-      `--authentication-kubeconfig=${kubeconfig}`, `--authorization-kubeconfig=${kubeconfig}`,
-      '--bind-address=127.0.0.1', `--secure-port=${kcmPort}`, `--cert-dir=${path.join(dir, 'kcm-certs')}`,
-      `--service-account-private-key-file=${path.join(dir, 'sa.key')}`,
-      `--root-ca-file=${path.join(dir, 'ca.crt')}`,
-      '--use-service-account-credentials=true',
-      '--leader-elect=false',
-      '--controllers=*',
-      // Retry failed Pod creations quickly and sync fast: nothing else runs on this cluster.
-      '--concurrent-gc-syncs=5',
-      '--v=1',
-    ]);
-    // The serviceaccount controller creates `default` in every namespace: the controller manager is working.
-    await waitFor('kube-controller-manager',
-      () => runKubectl(kubeconfig, ['get', 'serviceaccount', 'default', '-n', 'default', '-o', 'name']).code === 0,
-      90_000, procs, logDir);
-  } catch (e) {
+  const started = spawnSync('bash', [LAUNCHER, 'control-plane', dir, '127.0.0.1', String(etcdClient), String(etcdPeer), String(apiPort)], {
+    encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000,
+  });
+  if (started.status !== 0) {
     const tail = (f: string) => {
       try { return fs.readFileSync(path.join(logDir, f), 'utf8').split('\n').slice(-30).join('\n'); } catch { return ''; }
     };
-    const detail = ['etcd.log', 'kube-apiserver.log', 'kube-controller-manager.log']
-      .map((f) => `--- ${f} (tail)\n${tail(f)}`).join('\n');
+    const detail = ['etcd.log', 'kube-apiserver.log', 'kube-controller-manager.log'].map((f) => `--- ${f} (tail)\n${tail(f)}`).join('\n');
     await stop();
-    throw new Error(`${(e as Error).message}\n${detail}`);
+    throw new Error(`the control plane did not start (node.sh control-plane exited ${started.status ?? started.signal}): ${started.stdout}${started.stderr}\n${detail}`);
   }
 
   const kubectl = (args: string[], input?: string) => runKubectl(kubeconfig, args, input);

@@ -3,13 +3,12 @@
  * and a re-apply must bind the very same claims (same UID) to the new StatefulSet Pods.
  */
 import { Cluster, startCluster } from './harness';
-import { createNamespace, getJson, namespaceOf, readObjects, synthConfigs, synthDefault, tryGetJson, waitUntil } from './util';
+import { createNamespace, distOf, getJson, namespaceOf, readObjects, tryGetJson, waitUntil } from './util';
 
+// Each test applies and deletes its own scenario, each in a namespace of its own.
 let cluster: Cluster;
-let dirs: Record<string, string>;
 
 beforeAll(async () => {
-  dirs = { default: synthDefault(), ...synthConfigs('own-namespace', 'other-namespace') };
   cluster = await startCluster();
 }, 180_000);
 afterAll(async () => { await cluster?.stop(); });
@@ -61,18 +60,19 @@ async function expectDeleteKeepsClaims(dir: string): Promise<void> {
 
 describe('kubectl delete -f dist keeps the data', () => {
   test('the default app: the PVCs survive and are bound again by the re-applied StatefulSets', async () => {
-    await expectDeleteKeepsClaims(dirs.default);
+    await expectDeleteKeepsClaims(distOf('a-default'));
   });
 
-  test('a namespace made beforehand (createNamespace false): the same, and the namespace stays', async () => {
-    const ns = namespaceOf(dirs['own-namespace']);
+  test('a namespace made beforehand (createNamespace false, as the README says for a second installation): the same, and the namespace stays', async () => {
+    const dir = distOf('e-shared-bucket-team-a');
+    const ns = namespaceOf(dir);
     await createNamespace(cluster, ns);
-    await expectDeleteKeepsClaims(dirs['own-namespace']);
+    await expectDeleteKeepsClaims(dir);
     expect(getJson(cluster, ['namespace', ns]).status.phase).toBe('Active');
   });
 
   test('createNamespace: true: as documented, deleting the output deletes the namespace and its claims', async () => {
-    const dir = dirs['other-namespace'];
+    const dir = distOf('other-namespace-name-and-node-port');
     expect(readObjects(dir).some((o) => o.kind === 'Namespace')).toBe(true);
     const { left } = await applyThenDelete(dir);
     expect(Object.values(left).filter((uid) => uid !== undefined)).toEqual([]);

@@ -1,9 +1,9 @@
 /** Helpers shared by the cluster tests: synthesizing manifests, reading them, waiting. */
-import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { parseAllDocuments } from 'yaml';
+import { Settings, settingsOf, synth } from '../e2e/matrix';
 import { Cluster, KubectlResult } from './harness';
 
 export const repoRoot = path.resolve(__dirname, '..');
@@ -21,29 +21,21 @@ export function tempDir(prefix = 'cdk8s-mlflow-manifests-'): string {
 }
 
 /**
- * The default app exactly as a user makes it: `npm run synth` (scripts/synth.js -> main.ts) with
- * `.env.example` as the credentials file, run in a temp dir so the repository's dist/ is left alone.
- * Returns the `dist` directory.
+ * A scenario of the matrix (e2e/scenarios/<name>/) synthesized through the app's path into a new
+ * directory, with `overrides` merged into its settings; returns the directory.
  */
-export function synthDefault(): string {
-  const cwd = tempDir();
-  execFileSync(process.execPath, [path.join(repoRoot, 'scripts', 'synth.js')], {
-    cwd,
-    env: { ...process.env, MLFLOW_ENV_FILE: path.join(repoRoot, '.env.example') },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const dist = path.join(cwd, 'dist');
-  if (!fs.readdirSync(dist).some((f) => f.endsWith('.k8s.yaml'))) throw new Error(`npm run synth wrote nothing to ${dist}`);
-  return dist;
+export function distOf(name: string, overrides?: Settings): string {
+  const dir = tempDir();
+  synth(name, { outdir: dir, overrides });
+  return dir;
 }
 
-/** The named configurations of cluster/synth.ts, each in its own directory, in one tsx run. */
-export function synthConfigs(...names: string[]): Record<string, string> {
-  const root = tempDir();
-  execFileSync(path.join(repoRoot, 'node_modules', '.bin', 'tsx'), [path.join(__dirname, 'synth.ts'), root, ...names], {
-    cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return Object.fromEntries(names.map((n) => [n, path.join(root, n)]));
+/**
+ * Settings that give a scenario a namespace and node port of its own, so that several live in one
+ * cluster (a ClusterIP Service has no node port to change).
+ */
+export function isolated(name: string, namespace: string, nodePort: number): Settings {
+  return settingsOf(name).server?.exposure === 'ClusterIP' ? { namespace } : { namespace, server: { nodePort } };
 }
 
 export interface ManifestObject {
@@ -217,32 +209,4 @@ export function installCrds(cluster: Cluster): void {
     const name = parseAllDocuments(fs.readFileSync(path.join(CRD_DIR, file), 'utf8'))[0].toJS().metadata.name;
     cluster.kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', `crd/${name}`]);
   }
-}
-
-/** The e2e suite's scenarios: directories with the app's settings (`mlflow.yaml`), `credentials.env` and maybe `secret.yaml`. */
-export const SCENARIO_ROOT = path.join(repoRoot, 'e2e', 'scenarios');
-
-export function scenarioNames(): string[] {
-  return fs.readdirSync(SCENARIO_ROOT).filter((d) => fs.statSync(path.join(SCENARIO_ROOT, d)).isDirectory()).sort();
-}
-
-/**
- * A scenario synthesized as a user does (scripts/synth.js with MLFLOW_CONFIG_FILE and MLFLOW_ENV_FILE),
- * with `overrides` merged into its settings (a namespace and node port of its own, so several can
- * live in one cluster). Returns the `dist` directory.
- */
-export function synthScenario(name: string, overrides: { namespace: string; nodePort: number }): string {
-  const dir = path.join(SCENARIO_ROOT, name);
-  const settingsFile = path.join(dir, 'mlflow.yaml');
-  const settings = fs.existsSync(settingsFile) ? (parseAllDocuments(fs.readFileSync(settingsFile, 'utf8'))[0].toJS() ?? {}) : {};
-  const cwd = tempDir();
-  settings.namespace = overrides.namespace;
-  settings.server = { ...settings.server, nodePort: overrides.nodePort };
-  fs.writeFileSync(path.join(cwd, 'mlflow.yaml'), JSON.stringify(settings));
-  execFileSync(process.execPath, [path.join(repoRoot, 'scripts', 'synth.js')], {
-    cwd,
-    env: { ...process.env, MLFLOW_CONFIG_FILE: path.join(cwd, 'mlflow.yaml'), MLFLOW_ENV_FILE: path.join(dir, 'credentials.env') },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return path.join(cwd, 'dist');
 }

@@ -2,7 +2,7 @@
 artifacts, reached through the NodePort of the real node, e2e/node) beside `mlflow server` with its own
 defaults (sqlite file, local ./mlartifacts, 127.0.0.1:5000), on the same machine in the same run.
 
-    sudo bash e2e/bench.sh            (= setup + node + synth of .env.example + this)
+    sudo bash e2e/bench.sh            (= setup + node + this, which synthesizes the a-default scenario)
 
 Measures, with one client process (e2e/bench_client.py) against each server in turn:
   * metric logging: log_batch requests of 1000 metrics each, requests/s (median of RUNS runs)
@@ -24,6 +24,7 @@ E2E = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, E2E)
 
 from bench_auth import auth_vs_anonymous  # noqa: E402
+from matrix import config_file, env_file, synth  # noqa: E402
 from node.stack import Stack, client_env  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
@@ -100,7 +101,8 @@ def main() -> None:
 
 
 def stack_vs_baseline() -> None:
-    dist = os.environ["E2E_DIST"]
+    # The default app (E2E_ENV_FILE names another .env).
+    dist = synth(config_file("a-default"), os.environ.get("E2E_ENV_FILE") or env_file("a-default"), tempfile.mkdtemp(prefix="cdk8s-mlflow-bench-dist-"))
     stack = Stack(dist)
     stack.apply()
     try:
@@ -111,6 +113,7 @@ def stack_vs_baseline() -> None:
         stacked = measure(stack.tracking_uri)
     finally:
         stack.delete()
+        shutil.rmtree(dist, ignore_errors=True)
     base = baseline()
 
     rows = [

@@ -8,12 +8,10 @@ eval "$(bash "$E2E_DIR/setup.sh" --print-env)"
 bash "$E2E_DIR/node/build.sh"
 exec 9>"$E2E_CACHE/e2e.lock"
 flock -w 3600 9
-tmp="$(mktemp -d /tmp/cdk8s-mlflow-bench-dist.XXXXXX)"
-trap 'bash "$E2E_DIR/node/node.sh" stop; rm -rf "$tmp"' EXIT
-(cd "$REPO" && CDK8S_CHECK_UPGRADE=false CDK8S_OUTDIR="$tmp/dist" MLFLOW_ENV_FILE="${E2E_ENV_FILE:-$REPO/.env.example}" node scripts/synth.js >&2)
+trap 'bash "$E2E_DIR/node/node.sh" stop' EXIT
 bash "$E2E_DIR/node/node.sh" start
 # shellcheck source=../cluster/versions.sh
 source "$REPO/cluster/versions.sh"
 # shellcheck source=node/versions.sh
 source "$E2E_DIR/node/versions.sh"
-E2E_DIST="$tmp/dist" NODE_KUBECONFIG=/tmp/cdk8s-mlflow-node/admin.kubeconfig NODE_KUBECTL="$K8S_BIN/kubectl" "$E2E_HARNESS_PY" "$E2E_DIR/bench.py"
+NODE_KUBECONFIG=/tmp/cdk8s-mlflow-node/admin.kubeconfig NODE_KUBECTL="$K8S_BIN/kubectl" "$E2E_HARNESS_PY" "$E2E_DIR/bench.py"

@@ -1,6 +1,6 @@
 """Authenticated against anonymous logging on the real node, paired: two installations of the default
-app side by side (`node scripts/synth.js` with an mlflow.yaml naming each, as a user would), one with
-basic auth on (the .env holds the admin's password), one without; one long-lived MLflow client per
+app side by side (the a-default scenario with a name and node port of its own, synthesized as a user does
+by matrix.synth), one with basic auth on (the .env holds the admin's password), one without; one long-lived MLflow client per
 installation (a training loop's client: one process, its connections reused); rounds alternate
 between them, each round in the reverse order of the one before. Prints medians and the ratio."""
 import json
@@ -10,7 +10,8 @@ import statistics
 import subprocess
 import tempfile
 
-from node.stack import REPO, Stack, client_env
+from matrix import credentials, synth
+from node.stack import Stack, client_env
 
 E2E = os.path.dirname(os.path.abspath(__file__))
 ROUNDS = int(os.environ.get("BENCH_AUTH_ROUNDS", "9"))
@@ -19,19 +20,11 @@ ADMIN = ("admin", "bench-admin-password-1")
 INSTALLATIONS = {"anonymous": ("mlflow-anon", 30111, None), "basic auth": ("mlflow-auth", 30112, ADMIN)}
 
 
-def synth(work: str, name: str, node_port: int, admin) -> str:
-    config, env_file, out = (os.path.join(work, f"{name}.{ext}") for ext in ("yaml", "env", "dist"))
-    with open(config, "w") as handle:
-        handle.write(f"name: {name}\nserver:\n  nodePort: {node_port}\nbackup: {{ enabled: false }}\n")
-    with open(os.path.join(REPO, ".env.example")) as handle:
-        env = handle.read()
+def synth_installation(work: str, name: str, node_port: int, admin) -> str:
+    env = credentials("a-default")
     if admin:
-        env += f"MLFLOW_TRACKING_USERNAME={admin[0]}\nMLFLOW_TRACKING_PASSWORD='{admin[1]}'\n"
-    with open(env_file, "w") as handle:
-        handle.write(env)
-    subprocess.run(["node", os.path.join(REPO, "scripts", "synth.js")], cwd=work, check=True, capture_output=True,
-                   env=dict(os.environ, MLFLOW_CONFIG_FILE=config, MLFLOW_ENV_FILE=env_file, CDK8S_OUTDIR=out, CDK8S_CHECK_UPGRADE="false"))
-    return out
+        env.update(MLFLOW_TRACKING_USERNAME=admin[0], MLFLOW_TRACKING_PASSWORD=admin[1])
+    return synth({"name": name, "server": {"nodePort": node_port}, "backup": {"enabled": False}}, env, os.path.join(work, f"{name}.dist"))
 
 
 class Client:
@@ -59,7 +52,7 @@ class Client:
 
 def auth_vs_anonymous() -> None:
     work = tempfile.mkdtemp(prefix="bench-auth-")
-    stacks = {label: Stack(synth(work, name, port, admin)) for label, (name, port, admin) in INSTALLATIONS.items()}
+    stacks = {label: Stack(synth_installation(work, name, port, admin)) for label, (name, port, admin) in INSTALLATIONS.items()}
     clients = {}
     try:
         for stack in stacks.values():

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm run test:e2e`: builds or reuses the node's programs and images (e2e/node/build.sh), starts one
-# real node (e2e/node/node.sh), synthesizes the default app into a temp dir and runs pytest on e2e/;
-# the node is stopped and the host restored when this script ends, however it ends.
+# real node (e2e/node/node.sh) and runs pytest on e2e/ (its fixtures synthesize the scenarios they
+# deploy, e2e/matrix.py); the node is stopped and the host restored when this script ends, however it ends.
 # Needs root. Extra arguments go to pytest (e.g. -k test_3).
 set -euo pipefail
 E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -21,19 +21,13 @@ echo "e2e: setup and build took $(ms "$t0") ms" >&2
 # `run.sh --build-only`: the builds alone (.ci/run starts them early, beside the unit tests).
 [ "${1:-}" != "--build-only" ] || exit 0
 
-tmp="$(mktemp -d /tmp/cdk8s-mlflow-e2e-dist.XXXXXX)"
 finish() {
   local t=$(date +%s%N)
   bash "$E2E_DIR/node/node.sh" stop || true
   echo "e2e: node teardown took $(ms "$t") ms" >&2
-  rm -rf "$tmp"
 }
 trap finish EXIT
 trap 'exit 130' INT TERM
-# The default app as `npm run synth` builds it, from .env.example (a developer's own .env may name an
-# external S3 or hold real passwords; E2E_ENV_FILE picks another file).
-(cd "$REPO" && CDK8S_CHECK_UPGRADE=false CDK8S_OUTDIR="$tmp/dist" MLFLOW_ENV_FILE="${E2E_ENV_FILE:-$REPO/.env.example}" node scripts/synth.js >&2)
-export E2E_DIST="$tmp/dist"
 
 t=$(date +%s%N)
 bash "$E2E_DIR/node/node.sh" start

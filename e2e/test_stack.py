@@ -1,86 +1,31 @@
 """The synthesized stack on a real node (e2e/node): `kubectl apply -f dist` as a user does, the kubelet,
 containerd and runc run the images under the names dist/ pins, kube-proxy serves the NodePort, CoreDNS
-the Service names, kube-network-policies enforces the NetworkPolicies; a real MLflow client knows
-nothing but the NodePort URL.
+the Service names; a real MLflow client knows nothing but the NodePort URL. No NetworkPolicy engine runs
+here: netpol-analyzer says what the policies make of each connection (e2e/README.md).
 
-Tests in a class share one stack and run in file order (pytest keeps definition order); the node runs
-one stack at a time."""
+TestDefaultApp reads the default app (scenario a-default) as it came up. TestChangesToTheStack changes a
+default app whose passwords hold every URI-special character (scenario special-characters): a fixture
+puts it back to its own manifests and rolls it out before each test, which sets up whatever else it needs."""
 import copy
 import json
-import os
-import re
-import subprocess
-import textwrap
 import time
 
 import pytest
 import yaml
 
-from node.stack import (NODE_IP, REPO, Pod, RolloutFailed, Stack, connect_from_node, connect_from_pod, kget, kubectl,
-                        pods_report, policy_allows, probe_pod, run_client, synth)
+from matrix import credentials, synth_scenario
+from node.stack import (NODE_IP, RolloutFailed, alembic_head, connect_from_node, connect_from_pod, kget, kubectl, pods_report,
+                        policy_allows, probe_pod, proc_view, run_client, seconds, wait_terminated)
 
 pytestmark = pytest.mark.stack
 
-
-def alembic_head() -> str:
-    """The head revision of MLflow's migrations in the locked package set (the image's, e2e/locks/), read on the
-    node: an import of mlflow inside the server's container would take memory from its limit."""
-    code = ("import os, mlflow.store.db_migrations as m\n"
-            "from alembic.config import Config\nfrom alembic.script import ScriptDirectory\n"
-            "c = Config(); c.set_main_option('script_location', os.path.dirname(m.__file__))\n"
-            "print(ScriptDirectory.from_config(c).get_current_head())")
-    return subprocess.run([os.path.join(os.environ["E2E_VENV"], "bin", "python"), "-W", "ignore", "-c", code],
-                          check=True, capture_output=True, text=True).stdout.strip()
+SCENARIO = "special-characters"
+SPECIAL = credentials(SCENARIO)   # @ : / # % ? & and both quotes (and a %-escape look-alike) in the passwords
 
 
-def proc_view(pod: Pod, container: str):
-    """argv, environment and uid of the container's main process, as its /proc shows them."""
-    def read(path):
-        result = pod.exec(container, ["cat", path])
-        assert result.returncode == 0, result.stderr.decode()
-        return result.stdout
-    argv = [a.decode() for a in read("/proc/1/cmdline").split(b"\0")[:-1]]
-    env = dict(e.decode().split("=", 1) for e in read("/proc/1/environ").split(b"\0") if b"=" in e)
-    uid = next(int(line.split()[1]) for line in read("/proc/1/status").decode().splitlines() if line.startswith("Uid:"))
-    return argv, env, uid
-
-
-@pytest.fixture(scope="class")
-def stack(default_dist):
-    s = Stack(default_dist)
-    t0 = time.monotonic()
-    s.apply()
-    try:
-        s.wait_ready()
-        s.ready_after_s = time.monotonic() - t0
-        yield s
-    finally:
-        s.delete()
-
-
-class TestDefaultStack:
-    state = {}
-
-    def test_1_bucket_job_creates_the_bucket_and_a_rerun_changes_nothing(self, stack):
-        bucket, _ = stack.artifact_root()
-        name = stack.job["metadata"]["name"]
-        code, pod = stack.job_result(name, "mc")
-        assert code == 0, pod.log("mc")
-        assert "is ready" in pod.log("mc")
-        before = stack.mc_json("ls", "e2e")
-        assert [b["key"].rstrip("/") for b in before] == [bucket]
-        stack.mc("cp", "--quiet", __file__, f"e2e/{bucket}/marker/test_stack.py")
-        objects_before = stack.mc_json("ls", "--recursive", f"e2e/{bucket}")
-        # A rerun: the finished Job deleted, then `kubectl apply -f dist` again.
-        kubectl("delete", "job", name, "--wait=true")
-        stack.apply()
-        code, pod = stack.job_result(name, "mc")
-        assert code == 0, pod.log("mc")
-        assert stack.mc_json("ls", "e2e") == before
-        assert stack.mc_json("ls", "--recursive", f"e2e/{bucket}") == objects_before
-        stack.mc("rm", "--quiet", f"e2e/{bucket}/marker/test_stack.py")
-
-    def test_5_two_replicas_started_together_on_a_fresh_database_migrate_once(self, stack):
+class TestDefaultApp:
+    def test_5_two_replicas_started_together_on_a_fresh_database_migrate_once(self, default_stack):
+        stack = default_stack
         pods = stack.server_pods()
         assert len(pods) == 2, "the default synth has two replicas"
         assert stack.psql("SELECT version_num FROM alembic_version") == alembic_head()
@@ -88,11 +33,13 @@ class TestDefaultStack:
         assert {"experiments", "runs", "metrics", "params", "registered_models", "model_versions", "logged_models"} <= tables
         for pod in pods:
             assert stack.request("GET", "/health", base=f"http://{pod.ip}:5000")[0] == 200
-        # Both pods ran the migration step; it held the lock, so exactly one of them created the tables.
-        logs = [p.log("migrate") for p in pods]
+        # Both pods ran the migration step as they first started; it held the lock, so exactly one of them created the tables.
+        logs = list(stack.first_start.values())
+        assert len(logs) == 2, stack.first_start
         assert sum("creating" in log.lower() for log in logs) == 1, logs
 
-    def test_2_server_runs_the_deployment_command_and_answers_health(self, stack):
+    def test_2_server_runs_the_deployment_command_and_answers_health(self, default_stack):
+        stack = default_stack
         status, body = stack.http_get("/health")
         assert (status, body.strip()) == (200, "OK")
         container = next(c for c in stack.deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "mlflow")
@@ -115,16 +62,15 @@ class TestDefaultStack:
         for ip in stack.node_port_ips:
             assert stack.http_get("/api/2.0/mlflow/experiments/search?max_results=1", host_ip=ip)[0] == 200
 
-    def test_3_client_logs_params_metrics_artifacts_and_a_model_through_the_node_port(self, stack):
-        out = run_client(stack.tracking_uri, "write")
+    def test_3_client_logs_params_metrics_artifacts_and_a_model_through_the_node_port(self, default_stack, default_run):
+        out = default_run
         assert out["predicted"] == out["expected"]
         assert out["artifact_uri"].startswith("mlflow-artifacts:"), out["artifact_uri"]  # proxied: no S3 on the client
         assert out["model_version"] == "1"
-        TestDefaultStack.state["run"] = out
-        run_client(stack.tracking_uri, "verify", json.dumps(out))
+        run_client(default_stack.tracking_uri, "verify", json.dumps(out))
 
-    def test_4_artifacts_are_minio_objects_and_runs_are_postgres_rows(self, stack):
-        out = TestDefaultStack.state["run"]
+    def test_4_artifacts_are_minio_objects_and_runs_are_postgres_rows(self, default_stack, default_run):
+        stack, out = default_stack, default_run
         bucket, prefix = stack.artifact_root()
         keys = [o["key"] for o in stack.mc_json("ls", "--recursive", f"e2e/{bucket}/{prefix}/")]
         run_keys = [k for k in keys if f"{out['experiment_id']}/{out['run_id']}/artifacts/" in k]
@@ -140,28 +86,8 @@ class TestDefaultStack:
         location = stack.psql(f"SELECT artifact_location FROM experiments WHERE experiment_id = {out['experiment_id']}")
         assert location.startswith("mlflow-artifacts:"), location
 
-    def test_6_server_and_postgres_restarts_lose_nothing(self, stack):
-        out = TestDefaultStack.state["run"]
-        for pod in stack.server_pods():
-            stack.restart_pod(pod)
-        run_client(stack.tracking_uri, "verify", json.dumps(out))
-        pg = stack.postgres_pod()
-        stack.restart_pod(pg)
-        assert "Skipping initialization" in pg.log("postgres")
-        # The servers kept running across the database restart; their pools must reconnect.
-        run_client(stack.tracking_uri, "verify", json.dumps(out))
-        stack.restart_pod(stack.minio_pod())
-        run_client(stack.tracking_uri, "verify", json.dumps(out))
-        # New writes still work after all of it.
-        again = run_client(stack.tracking_uri, "write", "--light")
-        run_client(stack.tracking_uri, "verify", json.dumps(again))
-        # The probes connect as the configured role (no 'FATAL: role "postgres" does not exist' noise).
-        assert "does not exist" not in pg.log("postgres"), pg.log("postgres")[-3000:]
-
-
-    # --- what only a real node shows ---
-
-    def test_9_every_pod_is_ready_within_its_probes_budget_and_none_restarted(self, stack):
+    def test_9_every_pod_is_ready_within_its_probes_budget_and_none_restarted(self, default_stack):
+        stack = default_stack
         for workload in (stack.postgres, stack.minio, stack.deployment):
             container = workload["spec"]["template"]["spec"]["containers"][0]
             startup, readiness = container["startupProbe"], container["readinessProbe"]
@@ -171,13 +97,14 @@ class TestDefaultStack:
                 status = pod.get()["status"]
                 ready = next(c for c in status["conditions"] if c["type"] == "Ready")
                 assert ready["status"] == "True", status
-                started = max(_seconds(s["state"]["running"]["startedAt"]) for s in status["containerStatuses"])
-                took = _seconds(ready["lastTransitionTime"]) - started
+                started = max(seconds(s["state"]["running"]["startedAt"]) for s in status["containerStatuses"])
+                took = seconds(ready["lastTransitionTime"]) - started
                 assert 0 <= took <= budget, (pod, took, budget)
                 assert all(s["restartCount"] == 0 for s in status["containerStatuses"]), (pod, status["containerStatuses"])
                 print(f"\n{pod.name}: Ready {took:.0f}s after its containers started (budget {budget}s)")
 
-    def test_10_restricted_security_is_enforced_by_the_runtime(self, stack):
+    def test_10_restricted_security_is_enforced_by_the_runtime(self, default_stack):
+        stack = default_stack
         for workload, pod in ((stack.deployment, stack.server_pods()[0]), (stack.postgres, stack.postgres_pod()), (stack.minio, stack.minio_pod())):
             container = workload["spec"]["template"]["spec"]["containers"][0]
             name, sc = container["name"], container["securityContext"]
@@ -191,7 +118,8 @@ class TestDefaultStack:
             assert status["NoNewPrivs"].strip() == "1", pod
             assert status["Seccomp"].strip() == "2", (pod, "seccomp filter mode (RuntimeDefault)")
 
-    def test_11_service_names_resolve_through_the_cluster_dns(self, stack):
+    def test_11_service_names_resolve_through_the_cluster_dns(self, default_stack):
+        stack = default_stack
         pod = stack.server_pods()[0]
         resolv = pod.exec("mlflow", ["cat", "/etc/resolv.conf"]).stdout.decode()
         assert f"nameserver {NODE_IP}" in resolv and "default.svc.cluster.local" in resolv, resolv
@@ -208,10 +136,11 @@ class TestDefaultStack:
         assert resolve("mlflow-minio.default.svc") == [minio_ip]
         assert connect_from_pod(pod, "mlflow", minio_ip, 9000) == "connected"
 
-    def test_12_network_policies_admit_every_connection_the_programs_make_and_deny_the_rest(self, stack):
+    def test_12_network_policies_admit_every_connection_the_programs_make_and_deny_the_rest(self, default_stack):
         """Each needed connection is opened for real, from a pod that carries the source's pod labels (the
         server's own pod for the server). No NetworkPolicy engine runs on this kernel (e2e/README.md), so
         what the policies say of every connection is asked of np-guard's netpol-analyzer on the live pods."""
+        stack = default_stack
         server, pg, minio = stack.server_pods()[0], stack.postgres_pod(), stack.minio_pod()
         labels = lambda w: w["spec"]["template"]["metadata"]["labels"]  # noqa: E731
         image = stack.deployment["spec"]["template"]["spec"]["containers"][0]["image"]
@@ -237,7 +166,88 @@ class TestDefaultStack:
         assert connected == {flow: "connected" for flow in needed}
         assert allowed == {**{flow: True for flow in needed}, **{flow: False for flow in unneeded}}
 
-    def test_13_a_rolling_update_keeps_ready_servers_and_the_node_port_answering(self, stack):
+
+class TestChangesToTheStack:
+    def test_1_bucket_job_creates_the_bucket_and_a_rerun_changes_nothing(self, special_stack):
+        stack = special_stack
+        bucket, _ = stack.artifact_root()
+        name = stack.job["metadata"]["name"]
+        code, pod = stack.job_result(name, "mc")
+        assert code == 0, pod.log("mc")
+        assert "is ready" in pod.log("mc")
+        before = stack.mc_json("ls", "e2e")
+        assert bucket in [b["key"].rstrip("/") for b in before]
+        stack.mc("cp", "--quiet", __file__, f"e2e/{bucket}/marker/test_stack.py")
+        objects_before = stack.mc_json("ls", "--recursive", f"e2e/{bucket}")
+        # A rerun: the finished Job deleted, then `kubectl apply -f dist` again.
+        kubectl("delete", "job", name, "--wait=true")
+        stack.apply()
+        code, pod = stack.job_result(name, "mc")
+        assert code == 0, pod.log("mc")
+        assert stack.mc_json("ls", "e2e") == before
+        assert stack.mc_json("ls", "--recursive", f"e2e/{bucket}") == objects_before
+        stack.mc("rm", "--quiet", f"e2e/{bucket}/marker/test_stack.py")
+
+    def test_6_server_and_postgres_restarts_lose_nothing(self, special_stack):
+        stack = special_stack
+        out = run_client(stack.tracking_uri, "write")
+        for pod in stack.server_pods():
+            stack.restart_pod(pod)
+        run_client(stack.tracking_uri, "verify", json.dumps(out))
+        pg = stack.postgres_pod()
+        stack.restart_pod(pg)
+        assert "Skipping initialization" in pg.log("postgres")
+        # The servers kept running across the database restart; their pools must reconnect.
+        run_client(stack.tracking_uri, "verify", json.dumps(out))
+        stack.restart_pod(stack.minio_pod())
+        run_client(stack.tracking_uri, "verify", json.dumps(out))
+        # New writes still work after all of it.
+        again = run_client(stack.tracking_uri, "write", "--light")
+        run_client(stack.tracking_uri, "verify", json.dumps(again))
+        # The probes connect as the configured role (no 'FATAL: role "postgres" does not exist' noise).
+        assert "does not exist" not in pg.log("postgres"), pg.log("postgres")[-3000:]
+
+    def test_7_password_with_uri_special_characters_and_quotes_works_end_to_end(self, special_stack):
+        stack = special_stack
+        secret = stack.secret()
+        assert secret["POSTGRES_PASSWORD"] == SPECIAL["POSTGRES_PASSWORD"]
+        assert secret["AWS_SECRET_ACCESS_KEY"] == SPECIAL["AWS_SECRET_ACCESS_KEY"]
+        out = run_client(stack.tracking_uri, "write", "--light")
+        run_client(stack.tracking_uri, "verify", json.dumps(out))
+        bucket, prefix = stack.artifact_root()
+        assert prefix.count("/") == 1, prefix  # a nested prefix
+        keys = [o["key"] for o in stack.mc_json("ls", "--recursive", f"e2e/{bucket}/{prefix}/")]
+        assert any(k.endswith("notes/hello.txt") for k in keys), keys
+
+    def test_8_wrong_database_password_fails_fast_with_a_clear_log_line(self, special_stack, tmp_path):
+        stack = special_stack
+        own = stack.dist
+        # The user changes POSTGRES_PASSWORD in .env and re-applies; the database keeps the old one.
+        stack.apply(synth_scenario(SCENARIO, str(tmp_path / "dist-wrong"), env={"POSTGRES_PASSWORD": "not-the-password"}))
+        # A server pod that starts now reads the new Secret (`kubectl delete pod`, as after a node loss).
+        old = {p.name for p in stack.server_pods()}
+        stack.server_pods()[0].delete()
+        new = next(p for p in stack.server_pods() if p.name not in old)
+        try:
+            terminated = wait_terminated(new, "migrate", 120)
+            created = new.get()["metadata"]["creationTimestamp"]
+            elapsed = seconds(terminated["finishedAt"]) - seconds(created)
+            log = new.log("migrate") + new.log("migrate", previous=True)
+            assert terminated["exitCode"] != 0, log
+            assert elapsed < 30, f"took {elapsed:.0f}s to fail:\n{log}"
+            assert "password authentication failed" in log, log
+            assert "Traceback" not in log, "a clear line, not a stack trace:\n" + log
+            # The old pod keeps serving: maxUnavailable 0 never takes a Ready pod away for a new one that fails.
+            assert stack.http_get("/health")[0] == 200
+            print(f"\nfailed after {elapsed:.1f}s: " + next(l for l in log.splitlines() if "password authentication failed" in l))
+        finally:
+            # The right password again, and the failing pod replaced by one that reads it.
+            stack.apply(own)
+            new.delete()
+            stack.wait_rollout(stack.deployment)
+
+    def test_13_a_rolling_update_keeps_ready_servers_and_the_node_port_answering(self, special_stack):
+        stack = special_stack
         name = stack.deployment["metadata"]["name"]
         replicas = stack.deployment["spec"]["replicas"]
         before = {p.name for p in stack.server_pods()}
@@ -265,7 +275,8 @@ class TestDefaultStack:
         assert fewest >= replicas, f"maxUnavailable 0: Ready servers fell to {fewest}"
         assert not failures, f"{len(failures)} of {polls} /health requests through the NodePort failed: {failures[:5]}"
 
-    def test_14_eviction_respects_the_pod_disruption_budget(self, stack):
+    def test_14_eviction_respects_the_pod_disruption_budget(self, special_stack):
+        stack = special_stack
         node = kget("nodes")["items"][0]["metadata"]["name"]
         replicas = stack.deployment["spec"]["replicas"]
         drain = kubectl("drain", node, f"--pod-selector={stack.selector(stack.deployment)}", "--ignore-daemonsets",
@@ -281,8 +292,9 @@ class TestDefaultStack:
             kubectl("uncordon", node)
         stack.wait_rollout(stack.deployment)
 
-    def test_15_the_suite_can_fail_a_wrong_probe_path_or_a_read_only_path_the_program_writes(self, stack, tmp_path):
+    def test_15_the_suite_can_fail_a_wrong_probe_path_or_a_read_only_path_the_program_writes(self, special_stack, tmp_path):
         """Known to be able to fail: the same waits that pass above refuse these manifests."""
+        stack = special_stack
         deployment = copy.deepcopy(stack.deployment)
         server = deployment["spec"]["template"]["spec"]["containers"][0]
         server["readinessProbe"]["httpGet"]["path"] = "/no-such-health-path"
@@ -306,88 +318,12 @@ class TestDefaultStack:
             stack.wait_rollout(broken)
         assert stack.http_get("/health")[0] == 200
 
-    def test_16_a_changed_bucket_job_is_applied_and_completes(self, stack, tmp_path):
-        env_file = tmp_path / ".env"
-        with open(os.path.join(REPO, ".env.example"), encoding="utf-8") as handle:
-            text = handle.read()
-        env_file.write_text(re.sub(r"(?m)^MLFLOW_S3_ARTIFACT_ROOT=.*$", "MLFLOW_S3_ARTIFACT_ROOT=s3://changed-bucket/artifacts", text))
+    def test_16_a_changed_bucket_job_is_applied_and_completes(self, special_stack, tmp_path):
+        stack = special_stack
         old = stack.job["metadata"]["name"]
-        stack.apply(synth(str(env_file), str(tmp_path / "dist")))
+        stack.apply(synth_scenario(SCENARIO, str(tmp_path / "dist"), env={"MLFLOW_S3_ARTIFACT_ROOT": "s3://changed-bucket/artifacts"}))
         new = stack.job["metadata"]["name"]
         assert new != old, "a changed Job gets a new name, so apply creates it (a Job's template cannot be changed)"
         code, pod = stack.job_result(new, "mc")
         assert code == 0, pod.log("mc")
         assert "changed-bucket" in [b["key"].rstrip("/") for b in stack.mc_json("ls", "e2e")]
-
-
-SPECIAL = "P@ss:w/rd#1%2F?&'\"x"   # @ : / # % ? & and both quotes (and a %-escape look-alike)
-
-
-@pytest.fixture(scope="class")
-def special_stack(setup_env, tmp_path_factory):
-    """The stack synthesized from a .env whose passwords hold every URI-special character and quotes."""
-    d = tmp_path_factory.mktemp("special")
-    env_file = d / ".env"
-    # dotenv: backquotes take both quote kinds and '#' literally.
-    env_file.write_text(textwrap.dedent(f"""\
-        POSTGRES_USER=mlflow
-        POSTGRES_PASSWORD=`{SPECIAL}`
-        POSTGRES_DB=mlflow
-        AWS_ACCESS_KEY_ID=mlflow-admin
-        AWS_SECRET_ACCESS_KEY=`{SPECIAL}minio`
-        MLFLOW_S3_ARTIFACT_ROOT=s3://special-bucket/some/prefix
-        """))
-    s = Stack(synth(str(env_file), str(d / "dist")))
-    try:
-        yield s, d
-    finally:
-        s.delete()
-
-
-class TestSpecialCharactersAndWrongCredentials:
-    def test_7_password_with_uri_special_characters_and_quotes_works_end_to_end(self, special_stack):
-        stack, _ = special_stack
-        stack.apply()
-        stack.wait_ready()
-        secret = stack.secret()
-        assert secret["POSTGRES_PASSWORD"] == SPECIAL
-        assert secret["AWS_SECRET_ACCESS_KEY"] == SPECIAL + "minio"
-        out = run_client(stack.tracking_uri, "write", "--light")
-        run_client(stack.tracking_uri, "verify", json.dumps(out))
-        keys = [o["key"] for o in stack.mc_json("ls", "--recursive", "e2e/special-bucket/some/prefix/")]
-        assert any(k.endswith("notes/hello.txt") for k in keys), keys
-
-    def test_8_wrong_database_password_fails_fast_with_a_clear_log_line(self, special_stack):
-        stack, d = special_stack
-        # The user changes POSTGRES_PASSWORD in .env and re-applies; the database keeps the old one.
-        env_file = d / ".env"
-        env_file.write_text(env_file.read_text().replace(f"POSTGRES_PASSWORD=`{SPECIAL}`", "POSTGRES_PASSWORD=`not-the-password`"))
-        stack.apply(synth(str(env_file), str(d / "dist-wrong")))
-        # A server pod that starts now reads the new Secret (`kubectl delete pod`, as after a node loss).
-        old = {p.name for p in stack.server_pods()}
-        stack.server_pods()[0].delete()
-        new = next(p for p in stack.server_pods() if p.name not in old)
-
-        def failed():
-            status = new.get()["status"]
-            migrate = next((s for s in status.get("initContainerStatuses") or [] if s["name"] == "migrate"), {})
-            return ((migrate.get("state") or {}).get("terminated") or (migrate.get("lastState") or {}).get("terminated")) or None
-        terminated = None
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not (terminated := failed()):
-            time.sleep(0.5)
-        assert terminated, new.get()["status"]
-        created = new.get()["metadata"]["creationTimestamp"]
-        elapsed = _seconds(terminated["finishedAt"]) - _seconds(created)
-        log = new.log("migrate") + new.log("migrate", previous=True)
-        assert terminated["exitCode"] != 0, log
-        assert elapsed < 30, f"took {elapsed:.0f}s to fail:\n{log}"
-        assert "password authentication failed" in log, log
-        assert "Traceback" not in log, "a clear line, not a stack trace:\n" + log
-        # The old pod keeps serving: maxUnavailable 0 never takes a Ready pod away for a new one that fails.
-        assert stack.http_get("/health")[0] == 200
-        print(f"\nfailed after {elapsed:.1f}s: " + next(l for l in log.splitlines() if "password authentication failed" in l))
-
-
-def _seconds(stamp: str) -> float:
-    return time.mktime(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))

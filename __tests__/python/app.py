@@ -1,73 +1,89 @@
-"""The Python twin of app.ts: the same stacks from the same inputs, through the cdk8s-mlflow wheel.
+"""The scenarios of the matrix (e2e/scenarios/<name>/) built through the cdk8s-mlflow wheel, as a Python
+user writes them: each mlflow.yaml key as the package's keyword argument in snake_case, the stores
+through their static factories, durations, sizes and CPU through cdk8s's Duration, Size and Cpu, the
+enums by member; the credentials from the scenario's credentials.env, or its existing Secret.
 
-Usage: CDK8S_OUTDIR=dir python app.py <default|custom|production>
+Usage: python app.py OUT_ROOT SCENARIO_DIR...    writes OUT_ROOT/<scenario>/mlflow.k8s.yaml, or
+OUT_ROOT/<scenario>/error.txt when the package refuses the scenario (each scenario is its own test).
 """
 import os
+import re
 import sys
+import traceback
 
-from cdk8s import App, Chart, Duration, Size
+from cdk8s import App, Chart, Duration, Size, Yaml
 from cdk8s_plus_28 import Cpu
-from cdk8s_mlflow import ArtifactStore, BackendStore, Credentials, MlflowStack, Permission
+from cdk8s_mlflow import (ArtifactServing, ArtifactStore, BackendStore, Credentials, DatabaseEngine, MlflowStack, Permission,
+                          ServiceExposure)
 
-ENV_EXAMPLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".env.example")
-VALUES = dict(
-    postgres_user="mlflow",
-    postgres_password="p@ss:w/rd#%?&'\"q",
-    postgres_db="mlflow",
-    aws_access_key_id="minio-admin",
-    aws_secret_access_key="S3cr3t+key/with=chars",
-    artifact_root="s3://mlflow-artifacts/runs",
-)
+DURATIONS = {"databaseWaitTimeout", "waitTimeout", "credentialCacheTtl", "sessionLifetime", "interval", "olderThan", "retention"}
+SIZES = {"storage", "maxBodySize"}
+ENUMS = {"artifactServing": ArtifactServing, "exposure": ServiceExposure, "defaultPermission": Permission, "engine": DatabaseEngine}
+STORES = {"backendStore": BackendStore, "artifactStore": ArtifactStore}
 
 
-def default():
-    return dict(credentials=Credentials.from_env_file(ENV_EXAMPLE))
+def snake(name: str) -> str:
+    """nodePort -> node_port"""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def custom():
-    return dict(
-        credentials=Credentials.from_values(**VALUES),
-        name="tracking",
-        namespace="ml-platform",
-        create_namespace=True,
-        cluster_domain="corp.internal",
-        server=dict(
-            node_port=31555,
-            replicas=3,
-            workers=4,
-            image="registry.example.com/mlflow:3.18.0-custom",
-            allowed_hosts=["mlflow.example.com", "203.0.113.7:31555"],
-            cors_allowed_origins=["https://notebooks.example.com"],
-            resources=dict(
-                cpu=dict(request=Cpu.millis(500), limit=Cpu.units(4)),
-                memory=dict(request=Size.gibibytes(2), limit=Size.gibibytes(4)),
-            ),
-            database_wait_timeout=Duration.minutes(10),
-        ),
-        backend_store=BackendStore.postgres(storage=Size.gibibytes(50), storage_class_name="fast-ssd"),
-        artifact_store=ArtifactStore.minio(storage=Size.gibibytes(200), storage_class_name="standard"),
-        bucket_job=dict(wait_timeout=Duration.minutes(2)),
-    )
+def duration(text: str) -> Duration:
+    return {"s": Duration.seconds, "m": Duration.minutes, "h": Duration.hours, "d": Duration.days}[text[-1]](int(text[:-1]))
 
 
-def production():
-    return dict(
-        credentials=Credentials.from_values(**VALUES, admin_username="root", admin_password="admin-pass%word#12"),
-        backend_store=BackendStore.external(host="db.example.com", port=6432, ssl_mode="require"),
-        artifact_store=ArtifactStore.s3(endpoint="https://s3.example.com", ignore_tls=True),
-        auth=dict(default_permission=Permission.NO_PERMISSIONS),
-        ingress=dict(host="mlflow.example.com", tls_secret_name="mlflow-tls", class_name="nginx", max_body_size=Size.gibibytes(5)),
-        metrics=dict(interval=Duration.seconds(15)),
-        garbage_collection=dict(schedule="@daily", older_than=Duration.days(7)),
-        backup=dict(schedule="15 1 * * 1-5", retention=Duration.days(30)),
-        server=dict(autoscaling=dict(min_replicas=2, max_replicas=6)),
-    )
+def size(text: str) -> Size:
+    return {"Mi": Size.mebibytes, "Gi": Size.gibibytes, "Ti": Size.tebibytes}[text[-2:]](int(text[:-2]))
 
 
-CONFIGURATIONS = {"default": default, "custom": custom, "production": production}
+def cpu(text):
+    if text is None:
+        return None
+    return Cpu.millis(int(text[:-1])) if text.endswith("m") else Cpu.units(float(text) if "." in text else int(text))
 
-if len(sys.argv) != 2 or sys.argv[1] not in CONFIGURATIONS:
-    sys.exit(f"usage: app.py <{'|'.join(CONFIGURATIONS)}>")
-app = App()
-MlflowStack(Chart(app, "mlflow"), "mlflow", **CONFIGURATIONS[sys.argv[1]]())
-app.synth()
+
+def resources(r: dict) -> dict:
+    """mlflow.yaml has requests and limits of cpu and memory; the props have cpu and memory, each with request and limit."""
+    requests, limits = r.get("requests") or {}, r.get("limits") or {}
+    memory = lambda text: None if text is None else size(text)  # noqa: E731
+    return {"cpu": {"request": cpu(requests.get("cpu")), "limit": cpu(limits.get("cpu"))},
+            "memory": {"request": memory(requests.get("memory")), "limit": memory(limits.get("memory"))}}
+
+
+def value(key: str, v):
+    if key in DURATIONS:
+        return duration(v)
+    if key in SIZES:
+        return size(v)
+    if key in ENUMS:  # NodePort -> NODE_PORT, direct -> DIRECT
+        return ENUMS[key][re.sub(r"(?<=[a-z])(?=[A-Z])", "_", v).upper()]
+    if key == "resources":
+        return resources(v)
+    if key in STORES:  # exactly one of postgres / external, minio / seaweedfs / s3
+        (factory, options), = v.items()
+        return getattr(STORES[key], factory)(**value("", options))
+    if isinstance(v, dict):
+        return {snake(k): value(k, x) for k, x in v.items()}
+    return v
+
+
+def stack_props(directory: str) -> dict:
+    path = os.path.join(directory, "mlflow.yaml")
+    settings = (Yaml.load(path)[0] or {}) if os.path.exists(path) else {}
+    secret = (settings.get("credentials") or {}).get("existingSecret")
+    props = {snake(k): value(k, v) for k, v in settings.items() if k != "credentials"}
+    props["credentials"] = Credentials.from_secret_name(secret) if secret else Credentials.from_env_file(os.path.join(directory, "credentials.env"))
+    return props
+
+
+if len(sys.argv) < 3:
+    sys.exit("usage: app.py OUT_ROOT SCENARIO_DIR...")
+for scenario in sys.argv[2:]:
+    outdir = os.path.join(sys.argv[1], os.path.basename(scenario.rstrip("/")))
+    try:
+        app = App(outdir=outdir)
+        MlflowStack(Chart(app, "mlflow"), "mlflow", **stack_props(scenario))
+        app.synth()
+    except Exception:  # noqa: BLE001 - reported by the scenario's own test
+        os.makedirs(outdir, exist_ok=True)
+        with open(os.path.join(outdir, "error.txt"), "w", encoding="utf-8") as handle:
+            handle.write(traceback.format_exc())

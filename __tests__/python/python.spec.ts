@@ -2,18 +2,19 @@ import { spawnSync, SpawnSyncOptions } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { parseAllDocuments } from 'yaml';
+import { scenario, scenarioNames, synth } from '../../e2e/matrix';
 
 /**
  * The Python package: `npm run package:python` (jsii + jsii-pacmak) builds a wheel from a scratch
  * copy of the library; a Python cdk8s app using that wheel and cdk8s / cdk8s-plus-28 from PyPI
- * writes, for the default stack and two non-default ones, YAML byte-identical to the TypeScript app's.
+ * builds every scenario of the matrix (e2e/scenarios/) and writes YAML byte-identical to the
+ * TypeScript app's (the matrix loader) and to `npm run synth`'s.
  */
 const root = path.resolve(__dirname, '..', '..');
 const here = __dirname;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mlflow-python-'));
 const python = process.env.PYTHON ?? 'python3';
-const CONFIGURATIONS = ['default', 'custom', 'production'];
+const SCENARIOS = scenarioNames();
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
 function run(command: string, args: string[], options: SpawnSyncOptions = {}): string {
@@ -27,12 +28,6 @@ function run(command: string, args: string[], options: SpawnSyncOptions = {}): s
 function wheelFiles(wheel: string): Record<string, string> {
   const script = 'import json, sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nprint(json.dumps({n: z.read(n).decode("utf-8", "replace") for n in z.namelist() if not n.endswith(".tgz")}))';
   return JSON.parse(run(python, ['-c', script, wheel]));
-}
-
-/** The text of every Secret value in a manifest file (Secrets hold base64). */
-function secretText(yaml: string): string {
-  const secrets = parseAllDocuments(yaml).map((d) => d.toJS()).filter((o) => o.kind === 'Secret');
-  return secrets.flatMap((o) => Object.values<string>(o.data ?? {}).map((v) => Buffer.from(v, 'base64').toString('utf8'))).join('\n');
 }
 
 let wheel: string;
@@ -64,6 +59,8 @@ beforeAll(() => {
   run(pip[0], [...pip.slice(1), '--no-deps', '-r', path.join(here, 'requirements.txt')]);
   run(pip[0], [...pip.slice(1), '--no-deps', wheel]);
   run(venvPython, ['-m', 'pip', 'check']);
+  // Every scenario in one Python process (the jsii runtime starts once).
+  run(venvPython, [path.join(here, 'app.py'), path.join(work, 'py'), ...SCENARIOS.map((name) => scenario(name).dir)], { cwd: work });
 }, 900_000);
 
 test('the wheel carries the Apache-2.0 LICENSE and the README', () => {
@@ -77,35 +74,24 @@ test('the wheel carries the Apache-2.0 LICENSE and the README', () => {
   expect(files['cdk8s_mlflow/__init__.py']).toMatch(/class MlflowStack\(/);
 });
 
-test.each(CONFIGURATIONS)('the Python app and the TypeScript app write the same YAML: %s', (configuration) => {
-  const outdirs = { py: path.join(work, configuration, 'py'), ts: path.join(work, configuration, 'ts') };
-  run(venvPython, [path.join(here, 'app.py'), configuration], { cwd: work, env: { ...process.env, CDK8S_OUTDIR: outdirs.py } });
-  run(process.execPath, [require.resolve('tsx/cli'), path.join(here, 'app.ts'), configuration], { cwd: work, env: { ...process.env, CDK8S_OUTDIR: outdirs.ts } });
-  expect(fs.readdirSync(outdirs.py)).toEqual(['mlflow.k8s.yaml']);
-  expect(fs.readdirSync(outdirs.ts)).toEqual(['mlflow.k8s.yaml']);
-  const py = fs.readFileSync(path.join(outdirs.py, 'mlflow.k8s.yaml'));
-  const ts = fs.readFileSync(path.join(outdirs.ts, 'mlflow.k8s.yaml'));
-  expect(py.equals(ts)).toBe(true);
-  // Each configuration really is what it says (the comparison would also pass on two empty files).
-  const yaml = py.toString('utf8');
-  expect(yaml).toMatch(/^kind: Deployment$/m);
-  if (configuration === 'default') {
-    // The README's app (`npm run synth` reading .env.example) writes the same bytes too.
-    const dist = path.join(work, 'default', 'synth');
-    run(process.execPath, [path.join(root, 'scripts', 'synth.js')], { cwd: root, env: { ...process.env, MLFLOW_ENV_FILE: '.env.example', CDK8S_OUTDIR: dist } });
-    expect(fs.readFileSync(path.join(dist, 'mlflow.k8s.yaml')).equals(py)).toBe(true);
-    expect(secretText(yaml)).toContain('change-me-postgres');
-  }
-  if (configuration === 'custom') {
-    expect(yaml).toMatch(/^ {2}namespace: ml-platform$/m);
-    expect(yaml).toMatch(/nodePort: 31555/);
-    expect(yaml).toMatch(/storage: 200Gi/);
-    expect(yaml).toMatch(/storageClassName: fast-ssd/);
-  }
-  if (configuration === 'production') {
-    for (const kind of ['Ingress', 'CronJob', 'HorizontalPodAutoscaler', 'ServiceMonitor']) expect(yaml).toMatch(new RegExp(`^kind: ${kind}$`, 'm'));
-    expect(yaml).toMatch(/- basic-auth$/m);
-    expect(secretText(yaml)).toContain('@db.example.com:6432/');
-    expect(secretText(yaml)).toMatch(/^default_permission = NO_PERMISSIONS$/m);
-  }
+test.each(SCENARIOS)('scenario %s: the Python app, the TypeScript app and `npm run synth` write the same YAML', (name) => {
+  const py = path.join(work, 'py', name);
+  const error = path.join(py, 'error.txt');
+  if (fs.existsSync(error)) throw new Error(`the Python app failed on ${name}:\n${fs.readFileSync(error, 'utf8')}`);
+  expect(fs.readdirSync(py)).toEqual(['mlflow.k8s.yaml']);
+  const ts = path.join(work, 'ts', name);
+  synth(name, { outdir: ts });
+  // The README's app, `MLFLOW_CONFIG_FILE=.../mlflow.yaml MLFLOW_ENV_FILE=.../credentials.env npm run synth`, in a directory with neither.
+  const { settingsFile, envFile } = scenario(name);
+  const app = path.join(work, 'app', name);
+  const env: NodeJS.ProcessEnv = { ...process.env, CDK8S_OUTDIR: app };
+  delete env.MLFLOW_CONFIG_FILE;
+  delete env.MLFLOW_ENV_FILE;
+  if (settingsFile) env.MLFLOW_CONFIG_FILE = settingsFile;
+  if (envFile) env.MLFLOW_ENV_FILE = envFile;
+  run(process.execPath, [path.join(root, 'scripts', 'synth.js')], { cwd: work, env });
+  const [pyYaml, tsYaml, appYaml] = [py, ts, app].map((d) => fs.readFileSync(path.join(d, 'mlflow.k8s.yaml'), 'utf8'));
+  expect(pyYaml).toMatch(/^kind: Deployment$/m);
+  expect(pyYaml === tsYaml).toBe(true);
+  expect(pyYaml === appYaml).toBe(true);
 }, 120_000);

@@ -10,6 +10,15 @@
 #
 # The run's state lives in the fixed directory $NODE_RUN so that a killed run can be cleaned up;
 # containerd's image store stays in the cache between runs. Needs root.
+#
+# The same control plane alone, for the API-server suite (cluster/harness.ts); no root, no host change:
+#
+#   node.sh control-plane DIR ADDRESS ETCD_CLIENT_PORT ETCD_PEER_PORT APISERVER_PORT
+#       etcd, kube-apiserver and kube-controller-manager on ADDRESS (127.0.0.1) with their state,
+#       certificates, logs (DIR/logs), the admin kubeconfig (DIR/admin.kubeconfig) and the pids
+#       (DIR/pids, and $CLUSTER_PIDS_FILE if set) in DIR; returns once the controller manager works.
+#       A process that ends while it waits is reported as "<name> exited early".
+#   node.sh control-plane-stop DIR    ends the processes DIR/pids records (etcd last)
 set -euo pipefail
 NODE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$NODE_DIR/../.." && pwd)"
@@ -24,6 +33,9 @@ BRIDGE=mlfnode0
 NODE_IP=10.213.64.1
 POD_CIDR=10.213.64.0/24
 SERVICE_CIDR=10.213.96.0/24
+# Where the control plane listens (`control-plane` sets its own, and the Service range it had before).
+CP_ADDRESS=$NODE_IP ETCD_CLIENT_PORT=2379 ETCD_PEER_PORT=2380 APISERVER_PORT=6443
+WHOLE_NODE=1
 CGROUP_ROOT=cdk8s-mlflow-node
 CTR_ROOT="$NODE_CACHE/containerd"
 PV_COUNT="${NODE_PV_COUNT:-48}"
@@ -79,7 +91,8 @@ stop() {
     [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = /usr/bin/containerd-shim-runc-v2 ] || continue
     tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "-address $NODE_RUN/containerd.sock " && kill -KILL "$pid" 2>/dev/null || true
   done
-  kill_recorded containerd kube-scheduler kube-controller-manager kube-apiserver etcd
+  kill_recorded containerd
+  stop_control_plane
   if [ -x "$K8S_BIN/kube-proxy" ] && iptables-save 2>/dev/null | grep -q KUBE-; then
     "$K8S_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
   fi
@@ -110,6 +123,11 @@ stop() {
   return 0
 }
 
+stop_control_plane() {
+  kill_recorded kube-scheduler kube-controller-manager kube-apiserver
+  kill_recorded etcd
+}
+
 # --- start ------------------------------------------------------------------------------------
 
 # run NAME EXE ARGS...: starts a program in the background, its output in logs/NAME.log, its pid recorded.
@@ -117,24 +135,40 @@ run() {
   local name=$1 exe=$2; shift 2
   setsid "$exe" "$@" >"$NODE_RUN/logs/$name.log" 2>&1 </dev/null &
   echo "$name $! $exe" >>"$NODE_RUN/pids"
+  if [ -n "${CLUSTER_PIDS_FILE:-}" ]; then echo "$!" >>"$CLUSTER_PIDS_FILE"; fi
+}
+
+# exited: the name of a recorded process that no longer runs its program, if any.
+exited() {
+  local n pid exe
+  while read -r n pid exe; do
+    [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$exe" ] || { echo "$n"; return 0; }
+  done <"$NODE_RUN/pids"
 }
 
 wait_for() { # WHAT SECONDS COMMAND...
   local what=$1 secs=$2; shift 2
-  local deadline=$((SECONDS + secs))
+  local deadline=$((SECONDS + secs)) gone
   until "$@" >/dev/null 2>&1; do
+    gone="$(exited)"
+    if [ -n "$gone" ]; then log "$gone exited early (waiting for $what); logs in $NODE_RUN/logs"; return 1; fi
     if [ $SECONDS -ge $deadline ]; then log "$what did not come up in ${secs}s; logs in $NODE_RUN/logs"; return 1; fi
     sleep 0.2
   done
 }
+
+# The first address of a range: 10.96.0.0/16 -> 10.96.0.1
+first_ip() { local a b c d; IFS=./ read -r a b c d _ <<<"$1"; echo "$a.$b.$c.$((d + 1))"; }
 
 certs() {
   local d="$NODE_RUN/pki"
   mkdir -p "$d" && cd "$d"
   openssl genrsa -out ca.key 2048 2>/dev/null
   openssl req -x509 -new -key ca.key -subj /CN=cdk8s-mlflow-node-ca -days 2 -out ca.crt
-  printf 'subjectAltName=IP:%s,IP:127.0.0.1,IP:%s,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\nextendedKeyUsage=serverAuth\n' \
-    "$NODE_IP" "${SERVICE_CIDR%.0/24}.1" >server.ext
+  local ips="IP:127.0.0.1,IP:$(first_ip "$SERVICE_CIDR")"
+  [ "$CP_ADDRESS" = 127.0.0.1 ] || ips="IP:$CP_ADDRESS,$ips"
+  printf 'subjectAltName=%s,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\nextendedKeyUsage=serverAuth\n' \
+    "$ips" >server.ext
   echo 'extendedKeyUsage=clientAuth' >client.ext
   local name subj ext
   while read -r name subj ext; do
@@ -154,7 +188,7 @@ kind: Config
 clusters:
 - name: node
   cluster:
-    server: https://$NODE_IP:6443
+    server: https://$CP_ADDRESS:$APISERVER_PORT
     certificate-authority-data: $(base64 -w0 <"$d/ca.crt")
 users:
 - name: admin
@@ -192,13 +226,16 @@ host_setup() {
 }
 
 control_plane() {
-  local p="$NODE_RUN/pki"
+  local p="$NODE_RUN/pki" a=$CP_ADDRESS node_flags=() api_flags=()
+  # A loopback address cannot be the kubernetes Service's endpoint: no endpoint reconciler there.
+  [ "$a" != 127.0.0.1 ] || api_flags+=(--endpoint-reconciler-type=none)
+  [ $WHOLE_NODE = 0 ] || node_flags+=(--cluster-cidr="$POD_CIDR")
   run etcd "$ETCD_BIN/etcd" --name=node --data-dir="$NODE_RUN/etcd" \
-    --listen-client-urls="http://$NODE_IP:2379" --advertise-client-urls="http://$NODE_IP:2379" \
-    --listen-peer-urls="http://$NODE_IP:2380" --initial-advertise-peer-urls="http://$NODE_IP:2380" \
-    --initial-cluster="node=http://$NODE_IP:2380" --unsafe-no-fsync --log-level=warn
-  run kube-apiserver "$K8S_BIN/kube-apiserver" --etcd-servers="http://$NODE_IP:2379" \
-    --bind-address="$NODE_IP" --advertise-address="$NODE_IP" --secure-port=6443 \
+    --listen-client-urls="http://$a:$ETCD_CLIENT_PORT" --advertise-client-urls="http://$a:$ETCD_CLIENT_PORT" \
+    --listen-peer-urls="http://$a:$ETCD_PEER_PORT" --initial-advertise-peer-urls="http://$a:$ETCD_PEER_PORT" \
+    --initial-cluster="node=http://$a:$ETCD_PEER_PORT" --unsafe-no-fsync --log-level=warn
+  run kube-apiserver "$K8S_BIN/kube-apiserver" --etcd-servers="http://$a:$ETCD_CLIENT_PORT" \
+    --bind-address="$a" --advertise-address="$a" --secure-port="$APISERVER_PORT" "${api_flags[@]}" \
     --tls-cert-file="$p/server.crt" --tls-private-key-file="$p/server.key" --client-ca-file="$p/ca.crt" \
     --kubelet-client-certificate="$p/admin.crt" --kubelet-client-key="$p/admin.key" \
     --authorization-mode=Node,RBAC --allow-privileged=true --enable-admission-plugins=PodSecurity \
@@ -206,14 +243,18 @@ control_plane() {
     --service-account-key-file="$p/sa.pub" --service-account-signing-key-file="$p/sa.key" \
     --service-cluster-ip-range="$SERVICE_CIDR" --service-node-port-range=30000-32767 \
     --kubelet-preferred-address-types=InternalIP --v=1
-  wait_for kube-apiserver 60 kc get --raw /readyz
+  wait_for kube-apiserver 90 kc get --raw /readyz
   run kube-controller-manager "$K8S_BIN/kube-controller-manager" --kubeconfig="$NODE_RUN/admin.kubeconfig" \
     --bind-address=127.0.0.1 --secure-port=0 --leader-elect=false --controllers='*' \
     --service-account-private-key-file="$p/sa.key" --root-ca-file="$p/ca.crt" \
-    --use-service-account-credentials=true --cluster-cidr="$POD_CIDR" --service-cluster-ip-range="$SERVICE_CIDR" \
+    --use-service-account-credentials=true "${node_flags[@]}" --service-cluster-ip-range="$SERVICE_CIDR" \
     --concurrent-gc-syncs=5 --v=1
-  run kube-scheduler "$K8S_BIN/kube-scheduler" --kubeconfig="$NODE_RUN/admin.kubeconfig" \
-    --bind-address=127.0.0.1 --secure-port=0 --leader-elect=false --v=1
+  if [ $WHOLE_NODE = 1 ]; then
+    run kube-scheduler "$K8S_BIN/kube-scheduler" --kubeconfig="$NODE_RUN/admin.kubeconfig" \
+      --bind-address=127.0.0.1 --secure-port=0 --leader-elect=false --v=1
+  fi
+  # The serviceaccount controller makes `default` in every namespace: the controller manager works.
+  wait_for kube-controller-manager 90 kc get serviceaccount default -n default -o name
 }
 
 runtime() {
@@ -398,8 +439,24 @@ start() {
   log "node $NODE_NAME Ready in $((SECONDS - t0)) s (KUBECONFIG=$NODE_RUN/admin.kubeconfig)"
 }
 
+# The control plane alone, for the API-server suite: nothing on the host but its processes.
+start_control_plane() {
+  mkdir -p "$NODE_RUN/logs"
+  : >"$NODE_RUN/pids"
+  certs
+  control_plane
+}
+
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
-  *) echo "usage: node.sh start|stop" >&2; exit 2 ;;
+  control-plane)
+    [ $# = 6 ] || { echo "usage: node.sh control-plane DIR ADDRESS ETCD_CLIENT_PORT ETCD_PEER_PORT APISERVER_PORT" >&2; exit 2; }
+    NODE_RUN=$2 CP_ADDRESS=$3 ETCD_CLIENT_PORT=$4 ETCD_PEER_PORT=$5 APISERVER_PORT=$6 SERVICE_CIDR=10.96.0.0/16 WHOLE_NODE=0
+    start_control_plane ;;
+  control-plane-stop)
+    [ $# = 2 ] || { echo "usage: node.sh control-plane-stop DIR" >&2; exit 2; }
+    NODE_RUN=$2
+    stop_control_plane ;;
+  *) echo "usage: node.sh start|stop|control-plane DIR ADDRESS ETCD_CLIENT_PORT ETCD_PEER_PORT APISERVER_PORT|control-plane-stop DIR" >&2; exit 2 ;;
 esac

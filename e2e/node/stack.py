@@ -1,10 +1,11 @@
 """The MLflow stack on the real node (node.sh): `kubectl apply -f dist` as a user does, waits for the
 rollout, and the checks a user runs (kubectl exec psql, mc, the NodePort). A stack lives in its
 manifests' namespace (`default` unless the synth's `namespace` says otherwise); stacks in distinct
-namespaces with distinct node ports run side by side."""
+namespaces with distinct node ports run side by side. Its manifests come from e2e/matrix.py's synth."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import ipaddress
 import json
 import os
@@ -17,6 +18,8 @@ import urllib.request
 from typing import Any, Dict, List, Mapping, Optional
 
 import yaml
+
+from matrix import secret_file, synth_scenario
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 E2E = os.path.dirname(HERE)
@@ -41,27 +44,6 @@ def kubectl(*args: str, input: Optional[bytes] = None, check: bool = True, timeo
 
 def kget(*args: str, namespace: Optional[str] = None) -> Any:
     return json.loads(kubectl("get", "-o", "json", *args, *(["-n", namespace] if namespace else [])).stdout)
-
-
-def synth(env_file: str, outdir: str) -> str:
-    """`npm run synth` with another credentials file and output directory (main.ts reads MLFLOW_ENV_FILE)."""
-    os.makedirs(outdir, exist_ok=True)
-    env = dict(os.environ, MLFLOW_ENV_FILE=os.path.abspath(env_file), CDK8S_OUTDIR=os.path.abspath(outdir), CDK8S_CHECK_UPGRADE="false")
-    result = subprocess.run(["node", os.path.join(REPO, "scripts", "synth.js")], cwd=REPO, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"synth failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return outdir
-
-
-def synth_variant(env_file: str, outdir: str, *flags: str) -> str:
-    """The stack built through the library's API by e2e/synth.ts: the props main.ts leaves off
-    (garbageCollection, direct artifact serving); MLFLOW_TRACKING_PASSWORD in the env file turns auth on."""
-    os.makedirs(outdir, exist_ok=True)
-    result = subprocess.run(["npx", "--no-install", "tsx", os.path.join(E2E, "synth.ts"), os.path.abspath(env_file), os.path.abspath(outdir), *flags],
-                            cwd=REPO, env=dict(os.environ, CDK8S_CHECK_UPGRADE="false"), capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"e2e/synth.ts failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return outdir
 
 
 def read_manifests(dist: str) -> List[Dict[str, Any]]:
@@ -442,3 +424,146 @@ def probe_pod(name: str, labels: Mapping[str, str], image: str, namespace: str =
     kubectl("apply", "-f", "-", input=json.dumps(manifest).encode())
     kubectl("wait", "--for=condition=Ready", f"pod/{name}", "-n", namespace, "--timeout=120s", timeout=150)
     return Pod(name, namespace)
+
+
+# --- what the tests read of a stack and its programs ----------------------------------------------
+
+def workflow(stack: Stack, env: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+    """The user's whole client workflow through the NodePort (proxied artifacts), then everything read back."""
+    out = run_client(stack.tracking_uri, "write", env=env)
+    assert out["predicted"] == out["expected"]
+    assert out["artifact_uri"].startswith("mlflow-artifacts:"), out["artifact_uri"]
+    run_client(stack.tracking_uri, "verify", json.dumps(out), env=env)
+    return out
+
+
+def client_fails(tracking_uri: str, *args: str, env: Optional[Mapping[str, str]] = None) -> str:
+    """The client's failure message; an AssertionError if it succeeds."""
+    try:
+        run_client(tracking_uri, *args, env=env, timeout=300)
+    except AssertionError as failure:
+        return str(failure)
+    raise AssertionError(f"the client succeeded: {args}")
+
+
+def alembic_head(module: str = "mlflow.store.db_migrations") -> str:
+    """The alembic head revision of MLflow's (or its auth app's: mlflow.server.auth.db.migrations) migrations in
+    the locked package set (the image's, e2e/locks/), read on the node: an import of mlflow inside a server
+    container would take memory from its limit."""
+    code = (f"import os, {module} as m\n"
+            "from alembic.config import Config\nfrom alembic.script import ScriptDirectory\n"
+            "c = Config(); c.set_main_option('script_location', os.path.dirname(m.__file__))\n"
+            "print(ScriptDirectory.from_config(c).get_current_head())")
+    return subprocess.run([os.path.join(os.environ["E2E_VENV"], "bin", "python"), "-W", "ignore", "-c", code],
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+def proc_view(pod: Pod, container: str):
+    """argv, environment and uid of the container's main process, as its /proc shows them."""
+    def read(path):
+        result = pod.exec(container, ["cat", path])
+        assert result.returncode == 0, result.stderr.decode()
+        return result.stdout
+    argv = [a.decode() for a in read("/proc/1/cmdline").split(b"\0")[:-1]]
+    env = dict(e.decode().split("=", 1) for e in read("/proc/1/environ").split(b"\0") if b"=" in e)
+    uid = next(int(line.split()[1]) for line in read("/proc/1/status").decode().splitlines() if line.startswith("Uid:"))
+    return argv, env, uid
+
+
+def basic(user: str, password: str) -> str:
+    """An Authorization header's value for basic auth."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def seconds(stamp: str) -> float:
+    """A Kubernetes time stamp (2026-01-02T03:04:05Z) in seconds since the epoch."""
+    return time.mktime(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))
+
+
+def wait_terminated(pod: Pod, container: str, timeout: float) -> Dict[str, Any]:
+    """The `terminated` state of the pod's (init) container, now or on its last run, once there is one."""
+    def terminated():
+        status = pod.get()["status"]
+        c = next((s for s in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []) if s["name"] == container), {})
+        return (c.get("state") or {}).get("terminated") or (c.get("lastState") or {}).get("terminated")
+    return wait_until(f"{pod.name}/{container} to end", terminated, timeout, interval=0.5, why=lambda: json.dumps(pod.get()["status"])[-2000:])
+
+
+def rollout_restart(stack: Stack) -> float:
+    """`kubectl rollout restart` of the servers, `kubectl rollout status`, then until the old pods are gone (a
+    terminating pod can still take a connection); returns the seconds the rollout took."""
+    started = time.monotonic()
+    kubectl("rollout", "restart", f"deployment/{stack.deployment['metadata']['name']}", "-n", stack.namespace)
+    stack.wait_rollout(stack.deployment)
+    took = time.monotonic() - started
+    selector = stack.selector(stack.deployment)
+    wait_until("the old server pods are gone", lambda: not [
+        p for p in kget("pods", "-l", selector, namespace=stack.namespace)["items"] if p["metadata"].get("deletionTimestamp")], 120)
+    return took
+
+
+def seaweedfs_mc(stack: Stack, *args: str) -> subprocess.CompletedProcess:
+    """mc on the node against the SeaweedFS pod's S3 port (alias `sw`), with the Secret's credentials."""
+    env = dict(os.environ, MC_CONFIG_DIR=stack.mc_config)
+    s = stack.secret()
+    subprocess.run([os.environ["E2E_MC"], "alias", "set", "sw", f"http://{stack.minio_pod().ip}:8333", s["AWS_ACCESS_KEY_ID"], s["AWS_SECRET_ACCESS_KEY"]],
+                   env=env, check=True, capture_output=True, timeout=60)
+    result = subprocess.run([os.environ["E2E_MC"], "--json", *args], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def first_start(stack: Stack) -> Dict[str, str]:
+    """Each server pod's `migrate` log, read as the stack comes up (later restarts replace the pods)."""
+    return {p.name: p.log("migrate") for p in stack.server_pods()}
+
+
+def scenario_dist(name: str, outdir: str, replicas: Optional[int] = 1, config: Optional[Dict[str, Any]] = None,
+                  env: Optional[Dict[str, str]] = None) -> str:
+    """A scenario of the matrix synthesized into `outdir` (with `config` and `env` merged into its files), plus the
+    Secret its user applies beside it (secret.yaml). `replicas` servers, as `kubectl scale` would make it, where
+    their number does not matter (each start is 15 s of CPU here); None keeps the synth's."""
+    os.makedirs(outdir, exist_ok=True)
+    synth_scenario(name, outdir, config, env)
+    secret = secret_file(name)
+    if secret:
+        shutil.copyfile(secret, os.path.join(outdir, "secret.yaml"))
+    if replicas is not None:
+        path = os.path.join(outdir, "mlflow.k8s.yaml")
+        docs = read_manifests(path)
+        for doc in docs:
+            if doc["kind"] == "Deployment":
+                doc["spec"]["replicas"] = replicas
+        with open(path, "w", encoding="utf-8") as handle:
+            yaml.safe_dump_all(docs, handle, sort_keys=False)
+    return outdir
+
+
+def pod_template(workload: dict) -> dict:
+    return (workload["spec"].get("jobTemplate") or workload)["spec"]["template"]
+
+
+@contextlib.contextmanager
+def deployed(dist: str, *users_own):
+    """The order a cluster reaches: the users' own workloads already running, then `kubectl apply -f dist`
+    and its rollout (stores, the bucket Job, the servers). Afterwards all of it is deleted with its claims."""
+    stack = Stack(dist)
+    own = os.path.join(os.path.dirname(dist), "users-own.yaml")
+    try:
+        if users_own:
+            with open(own, "w", encoding="utf-8") as handle:
+                yaml.safe_dump_all(list(users_own), handle)
+            kubectl("apply", "-f", own)
+            for w in users_own:
+                if w["kind"] == "StatefulSet":
+                    name = w["metadata"]["name"]
+                    result = kubectl("rollout", "status", f"statefulset/{name}", "--timeout=300s", check=False, timeout=330)
+                    assert result.returncode == 0, result.stderr.decode() + pods_report(f"app={name}")
+        stack.apply()
+        stack.wait_ready()
+        yield stack
+    finally:
+        stack.delete()
+        if users_own:
+            kubectl("delete", "-f", own, "--ignore-not-found", "--wait=true", timeout=300)
+            kubectl("delete", "pvc", "-l", "app=postgres", "--ignore-not-found", "--wait=true", timeout=180)
