@@ -160,13 +160,29 @@ export function hours(seconds: number): string {
   return `${seconds}s`;
 }
 
+/** What every rule's text refers to: the stack's objects and the commands an on-call person runs first. */
+interface RuleScope {
+  readonly targets: AlertTargets;
+  readonly t: AlertThresholds;
+  readonly signals: AlertTargets['signals'];
+  readonly namespace: string;
+  readonly deployment: string;
+  readonly kubectl: string;
+  readonly pods: string;
+}
+
 /** The alert rules of one stack: only those whose subject the stack has. */
 export function alertRules(targets: AlertTargets, t: AlertThresholds): AlertRule[] {
   const { signals } = targets;
-  const { namespace, deployment, databaseStatefulSet: database, artifactStatefulSet: artifacts, backupCronJob: backup } = signals.stack;
+  const { namespace, deployment } = signals.stack;
   const kubectl = `kubectl -n ${namespace}`;
-  const pods = `${kubectl} get pods -l ${targets.serverSelector}`;
-  const rules: AlertRule[] = [
+  const scope: RuleScope = { targets, t, signals, namespace, deployment, kubectl, pods: `${kubectl} get pods -l ${targets.serverSelector}` };
+  return [...serverRules(scope), ...storeRules(scope), ...jobRules(scope), ...watchRules(scope)];
+}
+
+/** The server: replicas, errors, latency. */
+function serverRules({ t, signals, namespace, deployment, kubectl, pods }: RuleScope): AlertRule[] {
+  return [
     {
       alert: 'MlflowServerDown',
       expr: `${signals.availableReplicas()} == 0 and on (namespace, deployment) ${signals.desiredReplicas()} > 0`,
@@ -209,6 +225,12 @@ export function alertRules(targets: AlertTargets, t: AlertThresholds): AlertRule
       sources: [Source.MLFLOW],
     },
   ];
+}
+
+/** The stores the stack runs, and their volumes. */
+function storeRules({ targets, t, signals, namespace, kubectl }: RuleScope): AlertRule[] {
+  const { databaseStatefulSet: database, artifactStatefulSet: artifacts } = signals.stack;
+  const rules: AlertRule[] = [];
   if (database) {
     rules.push({
       alert: 'MlflowDatabaseDown',
@@ -255,6 +277,13 @@ export function alertRules(targets: AlertTargets, t: AlertThresholds): AlertRule
       sources: [Source.KUBELET],
     });
   }
+  return rules;
+}
+
+/** The scheduled jobs: backup age, failed runs. */
+function jobRules({ targets, t, signals, namespace, deployment, kubectl }: RuleScope): AlertRule[] {
+  const { backupCronJob: backup } = signals.stack;
+  const rules: AlertRule[] = [];
   if (backup && t.backupMaxAgeSeconds !== undefined) {
     const age = t.backupMaxAgeSeconds;
     rules.push({
@@ -278,7 +307,12 @@ export function alertRules(targets: AlertTargets, t: AlertThresholds): AlertRule
       sources: [Source.KUBE_STATE_METRICS],
     });
   }
-  rules.push(
+  return rules;
+}
+
+/** What would leave the other rules blind or a rollout stuck: the migrate step, the scrape, kube-state-metrics. */
+function watchRules({ t, signals, namespace, deployment, kubectl, pods }: RuleScope): AlertRule[] {
+  return [
     {
       alert: 'MlflowMigrationStuck',
       expr: signals.migrationOlderThan(t.migrationSeconds),
@@ -309,8 +343,7 @@ export function alertRules(targets: AlertTargets, t: AlertThresholds): AlertRule
         + 'Check first that kube-state-metrics runs and that Prometheus scrapes it (kube-prometheus-stack installs both).',
       sources: [Source.KUBE_STATE_METRICS],
     },
-  );
-  return rules;
+  ];
 }
 
 export interface StackAlertsProps {
