@@ -3,7 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { App, Chart, Testing } from 'cdk8s';
 import { AppConfig, ConfigError, Credentials, MlflowStack } from '../lib';
-import { envOf, Manifest, one, secretContent } from './support/synth';
+import { envOf, Manifest, one, secretContent, thrown } from './support/synth';
 
 /** The app's configuration without code: mlflow.yaml and .env, read as the app reads them. */
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlflow-config-'));
@@ -23,15 +23,6 @@ function synthFrom(yaml: string, env = ENV): Manifest[] {
   return Testing.synth(chart) as Manifest[];
 }
 
-function thrown(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 function configError(fn: () => unknown): string {
   try {

@@ -2,14 +2,12 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Chart, Testing } from 'cdk8s';
-import { AppConfig, ArtifactServing, ArtifactStore, BackendStore, ConfigError, Credentials, DefaultImages, MlflowStack, MlflowStackProps } from '../lib';
-import { containersOf, Manifest, one, podSpecs, synthStack, TEST_VALUES } from './support/synth';
+import { AppConfig, ArtifactServing, ArtifactStore, BackendStore, Credentials, DefaultImages, MlflowStack, MlflowStackProps } from '../lib';
+import { containersOf, Manifest, one, podSpecs, SSO, SSO_VALUES, synthStack, thrown } from './support/synth';
 
 /** `images`: every default image from a mirror in one line; explicitly given images as written. */
 
 const MIRROR = 'harbor.example.com/mirror';
-const SSO_VALUES = { ...TEST_VALUES, ssoClientSecret: 'provider-client-secret', ssoCookieSecret: '0123456789abcdef0123456789abcdef' };
-const SSO = { issuerUrl: 'https://login.example.com/realms/ml', clientId: 'mlflow', redirectUrl: 'https://mlflow.example.com/oauth2/callback' };
 
 /** Between them, every default image: MLflow, PostgreSQL, MinIO, mc, SeaweedFS, oauth2-proxy. */
 const CONFIGURATIONS: Record<string, Partial<MlflowStackProps>> = {
@@ -25,15 +23,6 @@ const CONFIGURATIONS: Record<string, Partial<MlflowStackProps>> = {
 
 const images = (objects: Manifest[]) => podSpecs(objects).flatMap(({ spec }) => containersOf(spec).map((c) => c.image as string));
 
-function thrown(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 test('the configurations below use every default image', () => {
   const used = new Set(Object.values(CONFIGURATIONS).flatMap((props) => images(synthStack(props))));

@@ -2,11 +2,11 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Chart, Testing } from 'cdk8s';
-import { AppConfig, ArtifactServing, ArtifactStore, BackendStore, ConfigError, Credentials, MlflowStack, MlflowStackProps, PodOptions } from '../lib';
+import { AppConfig, ArtifactServing, ArtifactStore, BackendStore, Credentials, MlflowStack, MlflowStackProps, PodOptions } from '../lib';
 import { SETTINGS_SCHEMA, SettingSchema } from '../lib/kit/settings';
 import { YAML_TYPES } from '../lib/config/yaml-types';
 import { schemaErrors } from './support/schema';
-import { Manifest, one, podSpecs, synthStack, TEST_VALUES } from './support/synth';
+import { Manifest, one, podSpecs, SSO, SSO_VALUES, synthStack, thrown } from './support/synth';
 import { modelOf, unknownFields } from './support/unknown-fields';
 
 /** Pod settings for every pod (`pods`), each part's own over them (`server.pods`, ...), in code and in mlflow.yaml. */
@@ -27,8 +27,6 @@ const POD_SETTINGS: PodOptions = {
   labels: { 'example.com/team': 'ml' },
 };
 
-const SSO_VALUES = { ...TEST_VALUES, ssoClientSecret: 'provider-client-secret', ssoCookieSecret: '0123456789abcdef0123456789abcdef' };
-const SSO = { issuerUrl: 'https://login.example.com/realms/ml', clientId: 'mlflow', redirectUrl: 'https://mlflow.example.com/oauth2/callback' };
 
 /** Between them, every workload the stack makes: the server (with and without the SSO proxy), PostgreSQL, MinIO, SeaweedFS, the bucket Job, backup and gc. */
 const EVERY_WORKLOAD: Record<string, Partial<MlflowStackProps>> = {
@@ -41,17 +39,6 @@ const EVERY_WORKLOAD: Record<string, Partial<MlflowStackProps>> = {
     garbageCollection: {},
   },
 };
-
-function thrown(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as Error).message).not.toContain('\n');
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe.each(Object.entries(EVERY_WORKLOAD))('pods on every workload: %s', (_name, props) => {
   const objects = synthStack({ ...props, pods: POD_SETTINGS });

@@ -2,9 +2,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Chart, Testing } from 'cdk8s';
-import { AppConfig, ConfigError, Credentials, MlflowStack, MlflowStackProps, TrackingServerOptions } from '../lib';
+import { AppConfig, Credentials, MlflowStack, MlflowStackProps, TrackingServerOptions } from '../lib';
 import { schemaErrors } from './support/schema';
-import { envOf, Manifest, one, synthStack, TEST_VALUES } from './support/synth';
+import { envOf, Manifest, one, SSO, SSO_VALUES, synthStack, TEST_VALUES, thrown } from './support/synth';
 import { modelOf, unknownFields } from './support/unknown-fields';
 
 /** server.extraEnv, server.extraEnvFromSecrets, server.extraVolumes: what the server's MLflow processes get beyond the stack's own. */
@@ -20,19 +20,6 @@ const EXTRAS: TrackingServerOptions = {
     { name: 'gcs-key', secret: 'gcs-service-account', mountPath: '/var/run/gcs/key.json', subPath: 'key.json' },
   ],
 };
-const SSO_VALUES = { ...TEST_VALUES, ssoClientSecret: 'provider-client-secret', ssoCookieSecret: '0123456789abcdef0123456789abcdef' };
-const SSO = { issuerUrl: 'https://login.example.com/realms/ml', clientId: 'mlflow', redirectUrl: 'https://mlflow.example.com/oauth2/callback' };
-
-function thrown(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as Error).message).not.toContain('\n');
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('with every kind of extra', () => {
   const objects = synthStack({ credentials: Credentials.fromValues(SSO_VALUES), sso: SSO, server: EXTRAS });

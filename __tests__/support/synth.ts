@@ -1,5 +1,5 @@
 import { App, Chart, Testing } from 'cdk8s';
-import { CredentialValues, Credentials, MlflowStack, MlflowStackProps } from '../../lib';
+import { ConfigError, CredentialValues, Credentials, MlflowStack, MlflowStackProps } from '../../lib';
 
 /** A Kubernetes object as synthesized. */
 export type Manifest = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [key: string]: any };
@@ -55,4 +55,21 @@ export function secretContent(secret: Manifest): Record<string, string> {
   const out: Record<string, string> = { ...(secret.stringData ?? {}) };
   for (const [k, v] of Object.entries(secret.data ?? {})) out[k] = Buffer.from(v as string, 'base64').toString('utf8');
   return out;
+}
+
+/** Credentials that single sign-on needs besides the test values. */
+export const SSO_VALUES: CredentialValues = { ...TEST_VALUES, ssoClientSecret: 'provider-client-secret', ssoCookieSecret: '0123456789abcdef0123456789abcdef' };
+/** A provider for single sign-on. */
+export const SSO = { issuerUrl: 'https://login.example.com/realms/ml', clientId: 'mlflow', redirectUrl: 'https://mlflow.example.com/oauth2/callback' };
+
+/** The ConfigError `fn` throws (a one-line message); fails the test when it throws nothing or something else. */
+export function thrown(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).not.toContain('\n');
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
 }
